@@ -1,0 +1,137 @@
+/* build.c: appends start lines, headers and bodies to a fixed buffer.
+ * RFC 3261 §7 (syntax), §8.2.6.2 (headers a response copies), §20.14. */
+#include <errno.h>
+
+#include "build.h"
+
+void sip_build_init(struct sip_build *b, char *buf, size_t cap)
+{
+	*b = (struct sip_build){ .buf = buf, .cap = cap };
+}
+
+void sip_build_raw(struct sip_build *b, struct str v)
+{
+	if (b->err)
+		return;
+	if (v.n > b->cap - b->n) {
+		b->err = -ENOSPC;
+		return;
+	}
+	if (v.n)
+		memcpy(b->buf + b->n, v.p, v.n);
+	b->n += v.n;
+}
+
+static bool is_line_break(char c)
+{
+	return c == '\r' || c == '\n' || c == '\0';
+}
+
+void sip_build_value(struct sip_build *b, struct str v)
+{
+	const char *p = v.p, *end = str_end(v), *q;
+
+	while (p < end) {
+		for (q = p; q < end && !is_line_break(*q); q++)
+			;
+		sip_build_raw(b, str_span(p, q));
+		if (q == end)
+			break;
+		/* A break and the white space around it read as one space. */
+		while (q < end && (is_line_break(*q) || *q == ' ' || *q == '\t'))
+			q++;
+		sip_build_raw(b, STR(" "));
+		p = q;
+	}
+}
+
+void sip_build_uint(struct sip_build *b, uint64_t v)
+{
+	char tmp[20];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sip_build_raw(b, str_make(tmp + i, sizeof(tmp) - i));
+}
+
+void sip_build_request_line(struct sip_build *b, struct str method, struct str uri)
+{
+	sip_build_value(b, method);
+	sip_build_raw(b, STR(" "));
+	sip_build_value(b, uri);
+	sip_build_raw(b, STR(" SIP/2.0\r\n"));
+}
+
+void sip_build_status_line(struct sip_build *b, unsigned code, struct str reason)
+{
+	sip_build_raw(b, STR("SIP/2.0 "));
+	sip_build_uint(b, code);
+	sip_build_raw(b, STR(" "));
+	sip_build_value(b, reason);
+	sip_build_raw(b, STR("\r\n"));
+}
+
+void sip_build_header_begin(struct sip_build *b, struct str name)
+{
+	sip_build_value(b, name);
+	sip_build_raw(b, STR(": "));
+}
+
+void sip_build_header_end(struct sip_build *b)
+{
+	sip_build_raw(b, STR("\r\n"));
+}
+
+void sip_build_header(struct sip_build *b, struct str name, struct str value)
+{
+	sip_build_header_begin(b, name);
+	sip_build_value(b, value);
+	sip_build_header_end(b);
+}
+
+void sip_build_header_uint(struct sip_build *b, struct str name, uint64_t v)
+{
+	sip_build_header_begin(b, name);
+	sip_build_uint(b, v);
+	sip_build_header_end(b);
+}
+
+void sip_build_header_copy(struct sip_build *b, const struct sip_msg *m,
+			   enum sip_hdr_id id)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr_first(m, id); h; h = sip_msg_hdr_next(m, h))
+		sip_build_header(b, id ? sip_hdr_name(id) : h->name, h->value);
+}
+
+void sip_build_response(struct sip_build *b, const struct sip_msg *req,
+			const struct sip_core *core, unsigned code,
+			struct str reason, struct str to_tag)
+{
+	const struct sip_hdr *to = sip_msg_hdr_first(req, SIP_HDR_TO);
+
+	sip_build_status_line(b, code, reason);
+	sip_build_header_copy(b, req, SIP_HDR_VIA);
+	sip_build_header_copy(b, req, SIP_HDR_FROM);
+	sip_build_header_begin(b, STR("To"));
+	sip_build_value(b, to ? to->value : STR_NULL);
+	if (!core->to.tag.n && to_tag.n) {
+		sip_build_raw(b, STR(";tag="));
+		sip_build_value(b, to_tag);
+	}
+	sip_build_header_end(b);
+	sip_build_header_copy(b, req, SIP_HDR_CALL_ID);
+	sip_build_header_copy(b, req, SIP_HDR_CSEQ);
+}
+
+int sip_build_finish(struct sip_build *b, struct str content_type, struct str body)
+{
+	if (body.n)
+		sip_build_header(b, STR("Content-Type"), content_type);
+	sip_build_header_uint(b, STR("Content-Length"), body.n);
+	sip_build_raw(b, STR("\r\n"));
+	sip_build_raw(b, body);
+	return b->err ? b->err : (int)b->n;
+}
