@@ -1,0 +1,835 @@
+/* call.c: the A↔B call of a B2BUA: admission, the B-leg INVITE, relaying
+ * responses and in-dialog requests, CANCEL and BYE. RFC 3261 §9, §12-§15. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "build.h"
+#include "call.h"
+#include "e164.h"
+#include "log.h"
+
+#define MSG_MAX 65536
+#define CONTACT_USER "xferd"
+
+struct call {
+	struct call *prev, *next; /* worker->calls */
+	struct worker *w;
+	enum call_state state;
+	unsigned refs;            /* transactions pointing at a leg, +1 until done */
+	bool cancel_pending;      /* CANCEL B once it sends a provisional */
+	bool got_provisional;
+	const struct config_trunk *trunk;
+	struct leg a, b;
+	char *a_invite;           /* the caller's INVITE: responses to A are built from it */
+	size_t a_invite_len;
+	char *b_invite;           /* ours to B: the source of a CANCEL */
+	size_t b_invite_len;
+	char b_branch[IDS_BRANCH_LEN];
+};
+
+static char *dup_str(struct str s)
+{
+	char *p = malloc(s.n + 1);
+
+	if (p) {
+		if (s.n)
+			memcpy(p, s.p, s.n);
+		p[s.n] = 0;
+	}
+	return p;
+}
+
+static char *dup_mem(const char *buf, size_t len)
+{
+	char *p = malloc(len ? len : 1);
+
+	if (p && len)
+		memcpy(p, buf, len);
+	return p;
+}
+
+static struct str cstr(const char *s)
+{
+	return s ? str_make(s, strlen(s)) : STR_NULL;
+}
+
+/* Where requests for uri go: xferd does no DNS, so the host must be an IP
+ * literal; 5060 when no port is given. */
+static int peer_from_uri(struct worker *w, struct str text, struct peer *p)
+{
+	struct sip_uri u;
+	char host[64];
+	uint16_t port;
+
+	if (sip_uri_parse(text, &u, NULL) || u.host.n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, u.host.p, u.host.n);
+	host[u.host.n] = 0;
+	port = u.has_port ? u.port : 5060;
+	memset(p, 0, sizeof(*p));
+	p->fd = w->own.fd;
+	if (u.host_type == SIP_HOST_IPV4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&p->addr;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		inet_pton(AF_INET, host, &in->sin_addr);
+		p->addr_len = sizeof(*in);
+	} else if (u.host_type == SIP_HOST_IPV6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addr;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		p->addr_len = sizeof(*in6);
+	} else {
+		return -EHOSTUNREACH;
+	}
+	/* The worker's socket must be of the peer's family. */
+	return p->addr.ss_family == w->cfg->engine.listen.sa.ss_family ? 0 : -EAFNOSUPPORT;
+}
+
+/* A leg's next hop: its first route, or its remote target (§12.2.1.1);
+ * if neither is an IP literal, the address the dialog's request came from. */
+static void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback)
+{
+	struct str hop = cstr(l->target);
+	struct sip_addr first;
+
+	if (l->routes && sip_addr_read(cstr(l->routes), &first, NULL) == 0)
+		hop = first.uri_text;
+	if (peer_from_uri(w, hop, &l->peer) && fallback)
+		l->peer = *fallback;
+}
+
+static void leg_link(struct worker *w, struct leg *l)
+{
+	uint32_t h = hmap_hash(cstr(l->call_id), HMAP_SEED);
+
+	hmap_insert(&w->dialogs, &l->node, hmap_hash(cstr(l->local_tag), h));
+	l->linked = true;
+}
+
+static void leg_unlink(struct worker *w, struct leg *l)
+{
+	if (l->linked)
+		hmap_remove(&w->dialogs, &l->node);
+	l->linked = false;
+}
+
+struct leg *call_leg_find(struct worker *w, const struct sip_core *c)
+{
+	uint32_t h = hmap_hash(c->to.tag, hmap_hash(c->call_id, HMAP_SEED));
+
+	for (struct hmap_node *n = hmap_first(&w->dialogs, h); n; n = hmap_next(n)) {
+		struct leg *l = (struct leg *)((char *)n - offsetof(struct leg, node));
+
+		if (str_eq(cstr(l->local_tag), c->to.tag) && str_eq(cstr(l->call_id), c->call_id))
+			return l;
+	}
+	return NULL;
+}
+
+static void leg_free(struct leg *l)
+{
+	free(l->call_id);
+	free(l->remote_tag);
+	free(l->local_uri);
+	free(l->remote_uri);
+	free(l->target);
+	free(l->routes);
+}
+
+static void call_free(struct call *call)
+{
+	struct worker *w = call->w;
+
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		w->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	leg_free(&call->a);
+	leg_free(&call->b);
+	free(call->a_invite);
+	free(call->b_invite);
+	free(call);
+}
+
+static void call_unref(struct call *call)
+{
+	if (--call->refs == 0)
+		call_free(call);
+}
+
+void call_txn_released(struct leg *leg, struct rtxn *x)
+{
+	if (leg->inv == x)
+		leg->inv = NULL;
+	call_unref(leg->call);
+}
+
+static void call_attach(struct leg *leg, struct rtxn *x)
+{
+	x->leg = leg;
+	leg->call->refs++;
+}
+
+/* The call stops counting as active; its memory goes with its last
+ * transaction. */
+static void call_end(struct call *call, const char *why)
+{
+	struct worker *w = call->w;
+
+	if (call->state == CALL_DONE)
+		return;
+	log_debug("worker %u: call %s ended: %s", w->id, call->a.call_id, why);
+	call->state = CALL_DONE;
+	leg_unlink(w, &call->a);
+	leg_unlink(w, &call->b);
+	atomic_fetch_sub_explicit(&w->st.calls_active, 1, memory_order_relaxed);
+	call_unref(call);
+}
+
+static struct leg *other_leg(struct leg *l)
+{
+	return l->id == LEG_A ? &l->call->b : &l->call->a;
+}
+
+static void build_via(struct sip_build *b, struct worker *w, struct str branch)
+{
+	sip_build_header_begin(b, STR("Via"));
+	sip_build_raw(b, STR("SIP/2.0/UDP "));
+	sip_build_raw(b, cstr(w->via_host));
+	sip_build_raw(b, STR(";branch="));
+	sip_build_raw(b, branch);
+	sip_build_raw(b, STR(";rport"));
+	sip_build_header_end(b);
+}
+
+static void build_contact(struct sip_build *b, struct worker *w)
+{
+	sip_build_header_begin(b, STR("Contact"));
+	sip_build_raw(b, STR("<sip:" CONTACT_USER "@"));
+	sip_build_raw(b, cstr(w->via_host));
+	sip_build_raw(b, STR(">"));
+	sip_build_header_end(b);
+}
+
+/* Start line and dialog headers of a request on leg l (§12.2.1.1). */
+static void leg_build_request(struct sip_build *b, struct leg *l, struct str method,
+			      uint32_t cseq, struct str branch, uint32_t max_forwards)
+{
+	struct worker *w = l->call->w;
+
+	sip_build_request_line(b, method, cstr(l->target));
+	build_via(b, w, branch);
+	sip_build_header_uint(b, STR("Max-Forwards"), max_forwards);
+	sip_build_header_begin(b, STR("From"));
+	sip_build_value(b, cstr(l->local_uri));
+	sip_build_raw(b, STR(";tag="));
+	sip_build_raw(b, cstr(l->local_tag));
+	sip_build_header_end(b);
+	sip_build_header(b, STR("To"), cstr(l->remote_uri));
+	sip_build_header(b, STR("Call-ID"), cstr(l->call_id));
+	sip_build_header_begin(b, STR("CSeq"));
+	sip_build_uint(b, cseq);
+	sip_build_raw(b, STR(" "));
+	sip_build_value(b, method);
+	sip_build_header_end(b);
+	if (l->routes)
+		sip_build_header(b, STR("Route"), cstr(l->routes));
+}
+
+/* Send a new request on leg l; the response goes to on_response. */
+static struct rtxn *leg_send_request(struct leg *l, enum sip_method method,
+				     const struct sip_msg *copy_body_of,
+				     void (*on_response)(struct rtxn *, const struct sip_msg *,
+							 const struct sip_core *),
+				     void (*on_timeout)(struct rtxn *, unsigned))
+{
+	struct worker *w = l->call->w;
+	static _Thread_local char buf[MSG_MAX];
+	char branch[IDS_BRANCH_LEN];
+	struct str br = ids_branch(&w->ids, branch), body = STR_NULL, ctype = STR_NULL;
+	struct sip_build b;
+	struct rtxn *x;
+	int n;
+
+	if (copy_body_of && copy_body_of->body.n) {
+		const struct sip_hdr *ct = sip_msg_hdr_first(copy_body_of, SIP_HDR_CONTENT_TYPE);
+
+		body = copy_body_of->body;
+		ctype = ct ? ct->value : STR("application/sdp");
+	}
+	sip_build_init(&b, buf, sizeof(buf));
+	leg_build_request(&b, l, sip_method_name(method), ++l->local_cseq, br, 70);
+	if (method == SIP_METHOD_INVITE || method == SIP_METHOD_UPDATE)
+		build_contact(&b, w);
+	n = sip_build_finish(&b, ctype, body);
+	if (n < 0)
+		return NULL;
+	x = router_client_start(w, l, &l->peer, method, br, buf, (size_t)n);
+	if (!x)
+		return NULL;
+	l->call->refs++;
+	x->on_response = on_response;
+	x->on_timeout = on_timeout;
+	return x;
+}
+
+/* ACK for a 2xx is a new transaction-less request (§13.2.2.4, §17.1.1.3). */
+static void leg_send_ack(struct leg *l, uint32_t cseq)
+{
+	struct worker *w = l->call->w;
+	char buf[4096], branch[IDS_BRANCH_LEN];
+	struct sip_build b;
+	int n;
+
+	sip_build_init(&b, buf, sizeof(buf));
+	leg_build_request(&b, l, STR("ACK"), cseq, ids_branch(&w->ids, branch), 70);
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	if (n > 0)
+		worker_send(w, &l->peer, buf, (size_t)n);
+}
+
+/* The Record-Route set as a Route value: in order for the UAS (A leg),
+ * reversed for the UAC (B leg) (§12.1.1, §12.1.2). */
+static char *route_set(const struct sip_msg *m, bool reverse)
+{
+	const struct sip_hdr *h = NULL;
+	struct str cur = STR_NULL, v, vals[32];
+	unsigned n = 0;
+	size_t len = 0;
+	char *out, *p;
+
+	while (n < 32 && sip_msg_list_next(m, SIP_HDR_RECORD_ROUTE, &h, &cur, &v) > 0) {
+		vals[n++] = v;
+		len += v.n + 2;
+	}
+	if (!n || !(out = malloc(len + 1)))
+		return NULL;
+	p = out;
+	for (unsigned i = 0; i < n; i++) {
+		struct str s = vals[reverse ? n - 1 - i : i];
+
+		if (i) {
+			memcpy(p, ", ", 2);
+			p += 2;
+		}
+		memcpy(p, s.p, s.n);
+		p += s.n;
+	}
+	*p = 0;
+	return out;
+}
+
+static struct str first_contact(const struct sip_msg *m)
+{
+	const struct sip_hdr *h = NULL;
+	struct str cur = STR_NULL, v;
+	struct sip_contact c;
+
+	if (sip_msg_list_next(m, SIP_HDR_CONTACT, &h, &cur, &v) <= 0 ||
+	    sip_contact_read(v, &c, NULL) || c.star)
+		return STR_NULL;
+	return c.addr.uri_text;
+}
+
+/* A response to the caller, built from its INVITE (§8.2.6). */
+static void reply_a(struct call *call, unsigned status, struct str reason,
+		    const struct sip_msg *body_of)
+{
+	static _Thread_local struct sip_msg inv;
+	static _Thread_local char buf[MSG_MAX];
+	struct sip_core c;
+	struct str body = STR_NULL, ctype = STR_NULL;
+	struct sip_build b;
+	int n;
+
+	if (!call->a.inv || sip_msg_parse(&inv, call->a_invite, call->a_invite_len) ||
+	    sip_core_read(&inv, &c))
+		return;
+	if (body_of && body_of->body.n) {
+		const struct sip_hdr *ct = sip_msg_hdr_first(body_of, SIP_HDR_CONTENT_TYPE);
+
+		body = body_of->body;
+		ctype = ct ? ct->value : STR("application/sdp");
+	}
+	sip_build_init(&b, buf, sizeof(buf));
+	sip_build_response(&b, &inv, &c, status, reason,
+			   status > 100 ? cstr(call->a.local_tag) : STR_NULL);
+	if (status > 100 && status < 300)
+		build_contact(&b, call->w);
+	n = sip_build_finish(&b, ctype, body);
+	if (n > 0)
+		router_respond(call->a.inv, buf, (size_t)n, status);
+}
+
+static void b_send_cancel(struct call *call)
+{
+	static _Thread_local struct sip_msg inv;
+	char buf[4096];
+	struct sip_core c;
+	struct sip_build b;
+	struct rtxn *x;
+	int n;
+
+	if (sip_msg_parse(&inv, call->b_invite, call->b_invite_len) || sip_core_read(&inv, &c))
+		return;
+	/* §9.1: same Request-URI, Call-ID, From, To, CSeq number and branch. */
+	sip_build_init(&b, buf, sizeof(buf));
+	sip_build_request_line(&b, STR("CANCEL"), inv.ruri);
+	sip_build_header_copy(&b, &inv, SIP_HDR_VIA);
+	sip_build_header(&b, STR("Max-Forwards"), STR("70"));
+	sip_build_header_copy(&b, &inv, SIP_HDR_FROM);
+	sip_build_header_copy(&b, &inv, SIP_HDR_TO);
+	sip_build_header_copy(&b, &inv, SIP_HDR_CALL_ID);
+	sip_build_header_begin(&b, STR("CSeq"));
+	sip_build_uint(&b, c.cseq.num);
+	sip_build_raw(&b, STR(" CANCEL"));
+	sip_build_header_end(&b);
+	sip_build_header_copy(&b, &inv, SIP_HDR_ROUTE);
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	if (n < 0)
+		return;
+	x = router_client_start(call->w, &call->b, &call->b.peer, SIP_METHOD_CANCEL,
+				c.via.branch, buf, (size_t)n);
+	if (x)
+		call->refs++;
+}
+
+static void on_bye_done(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
+{
+	(void)c;
+	if (m->status >= 200)
+		call_end(x->leg->call, "BYE answered");
+}
+
+static void on_bye_timeout(struct rtxn *x, unsigned status)
+{
+	(void)status;
+	call_end(x->leg->call, "BYE timed out");
+}
+
+static void leg_send_bye(struct leg *l)
+{
+	l->call->state = CALL_ENDING;
+	if (!leg_send_request(l, SIP_METHOD_BYE, NULL, on_bye_done, on_bye_timeout))
+		call_end(l->call, "cannot send BYE");
+}
+
+/* B answered: its dialog is confirmed (§12.1.2). */
+static int b_confirm(struct call *call, const struct sip_msg *m, const struct sip_core *c)
+{
+	struct leg *l = &call->b;
+	struct str target = first_contact(m);
+	const struct sip_hdr *to = sip_msg_hdr_first(m, SIP_HDR_TO);
+
+	free(l->remote_uri);
+	free(l->remote_tag);
+	l->remote_uri = dup_str(to->value);
+	l->remote_tag = dup_str(c->to.tag);
+	if (target.n) {
+		free(l->target);
+		l->target = dup_str(target);
+	}
+	free(l->routes);
+	l->routes = route_set(m, true);
+	if (!l->remote_uri || !l->remote_tag || !l->target)
+		return -ENOMEM;
+	leg_set_peer(call->w, l, &l->peer);
+	leg_link(call->w, l);
+	return 0;
+}
+
+static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
+				 const struct sip_core *c)
+{
+	struct call *call = x->leg->call;
+
+	if (m->status < 200) {
+		call->got_provisional = true;
+		if (call->cancel_pending) {
+			call->cancel_pending = false;
+			b_send_cancel(call);
+		} else if (m->status > 100 && call->state == CALL_INVITING) {
+			reply_a(call, m->status, m->reason, m);
+		}
+		return;
+	}
+	if (m->status >= 300) {
+		if (call->state == CALL_INVITING)
+			reply_a(call, m->status, m->reason, NULL);
+		call->b.inv = NULL;
+		call_end(call, "B leg failed");
+		return;
+	}
+	if (call->b.linked) { /* a retransmitted 2xx: ACK it again */
+		leg_send_ack(&call->b, c->cseq.num);
+		return;
+	}
+	call->b.inv = NULL;
+	if (b_confirm(call, m, c)) {
+		call_end(call, "out of memory");
+		return;
+	}
+	leg_send_ack(&call->b, c->cseq.num);
+	if (call->state != CALL_INVITING) { /* cancelled meanwhile: hang up B */
+		leg_send_bye(&call->b);
+		return;
+	}
+	call->state = CALL_ANSWERED;
+	reply_a(call, m->status, m->reason, m);
+}
+
+static void on_b_invite_timeout(struct rtxn *x, unsigned status)
+{
+	struct call *call = x->leg->call;
+
+	call->b.inv = NULL;
+	if (call->state == CALL_INVITING)
+		reply_a(call, status, status == 408 ? STR("Request Timeout")
+						    : STR("Service Unavailable"), NULL);
+	call_end(call, "B leg timed out");
+}
+
+void call_on_cancel(struct rtxn *inv)
+{
+	struct call *call = inv->leg->call;
+
+	if (call->state != CALL_INVITING)
+		return;
+	reply_a(call, 487, STR("Request Terminated"), NULL);
+	call->state = CALL_ENDING;
+	if (call->got_provisional)
+		b_send_cancel(call);
+	else
+		call->cancel_pending = true; /* §9.1: not before a provisional */
+}
+
+/* The caller's number: P-Asserted-Identity's user if present, else From's. */
+static struct str caller_number(const struct sip_msg *m, const struct sip_core *c)
+{
+	const struct sip_hdr *pai = sip_msg_hdr_first(m, SIP_HDR_P_ASSERTED_IDENTITY);
+	struct str cur, v;
+	struct sip_addr a;
+
+	if (pai) {
+		cur = pai->value;
+		while (sip_list_next(&cur, &v) > 0) {
+			if (sip_addr_read(v, &a, NULL) == 0 && a.has_uri && a.uri.user.n)
+				return a.uri.user;
+		}
+	}
+	return c->from.has_uri ? c->from.uri.user : STR_NULL;
+}
+
+static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m,
+		      const struct sip_core *c)
+{
+	struct leg *a = &call->a;
+	struct str target = first_contact(m);
+
+	a->id = LEG_A;
+	a->call = call;
+	ids_tag(&call->w->ids, a->local_tag);
+	a->local_tag[IDS_TAG_LEN] = 0;
+	a->call_id = dup_str(c->call_id);
+	a->remote_tag = dup_str(c->from.tag);
+	a->local_uri = dup_str(sip_msg_hdr_first(m, SIP_HDR_TO)->value);
+	a->remote_uri = dup_str(sip_msg_hdr_first(m, SIP_HDR_FROM)->value);
+	a->target = dup_str(target.n ? target : c->from.uri_text);
+	a->routes = route_set(m, false);
+	a->remote_cseq = c->cseq.num;
+	a->local_cseq = 1;
+	call->a_invite = dup_mem(m->buf, m->len);
+	call->a_invite_len = m->len;
+	if (!a->call_id || !a->remote_tag || !a->local_uri || !a->remote_uri || !a->target ||
+	    !call->a_invite)
+		return -ENOMEM;
+	leg_set_peer(call->w, a, &x->peer);
+	a->inv = x;
+	call_attach(a, x);
+	leg_link(call->w, a);
+	return 0;
+}
+
+static int b_leg_init(struct call *call, const struct sip_msg *m, const struct sip_core *c)
+{
+	struct leg *b = &call->b;
+	struct worker *w = call->w;
+	struct str caller = caller_number(m, c);
+	char uri[256], id[IDS_CALL_ID_LEN];
+
+	b->id = LEG_B;
+	b->call = call;
+	ids_tag(&w->ids, b->local_tag);
+	b->local_tag[IDS_TAG_LEN] = 0;
+	b->call_id = dup_str(ids_call_id(&w->ids, id));
+	/* Caller ID preserved: the caller's number as the From user. */
+	snprintf(uri, sizeof(uri), "<sip:%.*s@%s>", (int)(caller.n < 64 ? caller.n : 64),
+		 caller.p ? caller.p : "", w->cfg->engine.advertise.host);
+	b->local_uri = dup_str(cstr(uri));
+	snprintf(uri, sizeof(uri), "<%s>", call->trunk->uri.text);
+	b->remote_uri = dup_str(cstr(uri));
+	b->target = dup_str(cstr(call->trunk->uri.text));
+	b->local_cseq = 0;
+	if (!b->call_id || !b->local_uri || !b->remote_uri || !b->target)
+		return -ENOMEM;
+	return peer_from_uri(w, cstr(b->target), &b->peer);
+}
+
+/* The INVITE to the endpoint: the caller's SDP offer unchanged (§2 SPEC). */
+static int b_send_invite(struct call *call, const struct sip_msg *m, const struct sip_core *c)
+{
+	static _Thread_local char buf[MSG_MAX];
+	struct leg *b = &call->b;
+	const struct sip_hdr *ct = sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE);
+	struct sip_build sb;
+	struct rtxn *x;
+	int n;
+
+	sip_build_init(&sb, buf, sizeof(buf));
+	ids_branch(&call->w->ids, call->b_branch);
+	leg_build_request(&sb, b, STR("INVITE"), ++b->local_cseq,
+			  str_make(call->b_branch, IDS_BRANCH_LEN),
+			  c->has_max_forwards ? c->max_forwards - 1 : 70);
+	build_contact(&sb, call->w);
+	sip_build_header_copy(&sb, m, SIP_HDR_P_ASSERTED_IDENTITY);
+	sip_build_header(&sb, STR("Allow"), STR("INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY, INFO, UPDATE"));
+	n = sip_build_finish(&sb, ct ? ct->value : STR("application/sdp"), m->body);
+	if (n < 0)
+		return n;
+	call->b_invite = dup_mem(buf, (size_t)n);
+	call->b_invite_len = (size_t)n;
+	x = router_client_start(call->w, b, &b->peer, SIP_METHOD_INVITE,
+				str_make(call->b_branch, IDS_BRANCH_LEN), buf, (size_t)n);
+	if (!x || !call->b_invite)
+		return -ENOMEM;
+	call->refs++;
+	x->on_response = on_b_invite_response;
+	x->on_timeout = on_b_invite_timeout;
+	b->inv = x;
+	return 0;
+}
+
+static unsigned calls_active(const struct engine *e)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < e->nworkers; i++)
+		n += atomic_load_explicit(&e->workers[i]->st.calls_active, memory_order_relaxed);
+	return (unsigned)n;
+}
+
+/* §8.2.2.3: xferd supports no extension a caller could require. */
+static bool reject_require(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+			   const struct sip_core *c)
+{
+	const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_REQUIRE);
+	char extra[512];
+
+	if (!h)
+		return false;
+	snprintf(extra, sizeof(extra), "Unsupported: %.*s\r\n", (int)(h->value.n < 400 ? h->value.n : 400),
+		 h->value.p);
+	/* The value came from the network: keep it on one line. */
+	for (char *p = extra; p[0] && p[2]; p++) {
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	}
+	router_reply(w, x, &x->peer, m, c, 420, "Bad Extension", cstr(extra));
+	return true;
+}
+
+/* SPEC "The inbound call" 1: 403, 483, 420, 503 (draining), 404, 503 (full). */
+static const struct config_trunk *admit(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+					const struct sip_core *c)
+{
+	const struct config_trunk *t;
+
+	if (!config_trusted(w->cfg, (const struct sockaddr *)&x->peer.addr)) {
+		router_reply(w, x, &x->peer, m, c, 403, "Forbidden", STR_NULL);
+		return NULL;
+	}
+	if (c->has_max_forwards && c->max_forwards == 0) {
+		router_reply(w, x, &x->peer, m, c, 483, "Too Many Hops", STR_NULL);
+		return NULL;
+	}
+	if (reject_require(w, x, m, c))
+		return NULL;
+	if (atomic_load(&w->eng->draining) || calls_active(w->eng) >= w->cfg->engine.max_calls) {
+		router_reply(w, x, &x->peer, m, c, 503, "Service Unavailable",
+			     STR("Retry-After: 5\r\n"));
+		return NULL;
+	}
+	t = e164_valid(c->ruri.user) ? config_trunk_by_number(w->cfg, c->ruri.user) : NULL;
+	if (!t)
+		router_reply(w, x, &x->peer, m, c, 404, "Not Found", STR_NULL);
+	return t;
+}
+
+void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+		    const struct sip_core *c)
+{
+	const struct config_trunk *t = admit(w, x, m, c);
+	struct call *call;
+
+	if (!t)
+		return;
+	call = calloc(1, sizeof(*call));
+	if (!call) {
+		router_reply(w, x, &x->peer, m, c, 503, "Service Unavailable", STR_NULL);
+		return;
+	}
+	call->w = w;
+	call->trunk = t;
+	call->refs = 1;
+	call->next = w->calls;
+	if (w->calls)
+		w->calls->prev = call;
+	w->calls = call;
+	atomic_fetch_add_explicit(&w->st.calls_active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.calls_total, 1, memory_order_relaxed);
+	router_reply(w, x, &x->peer, m, c, 100, "Trying", STR_NULL);
+	if (a_leg_init(call, x, m, c) || b_leg_init(call, m, c) || b_send_invite(call, m, c)) {
+		reply_a(call, 503, STR("Service Unavailable"), NULL);
+		call_end(call, "cannot reach the trunk");
+	}
+}
+
+/* An in-dialog request relayed from one leg to the other: its final
+ * response goes back on the original server transaction. */
+static void on_relay_response(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
+{
+	static _Thread_local struct sip_msg req;
+	static _Thread_local char buf[MSG_MAX];
+	struct rtxn *s = x->relay;
+	struct sip_core rc;
+	struct sip_build b;
+	int n;
+
+	if (x->method == SIP_METHOD_INVITE && m->status >= 200 && m->status < 300) {
+		struct str target = first_contact(m);
+
+		leg_send_ack(x->leg, c->cseq.num);
+		if (target.n) { /* a target refresh (§12.2.1.2) */
+			free(x->leg->target);
+			x->leg->target = dup_str(target);
+			leg_set_peer(x->w, x->leg, &x->leg->peer);
+		}
+	}
+	if (!s || m->status == 100 || !s->req ||
+	    sip_msg_parse(&req, s->req, s->req_len) || sip_core_read(&req, &rc))
+		return;
+	sip_build_init(&b, buf, sizeof(buf));
+	sip_build_response(&b, &req, &rc, m->status, m->reason, STR_NULL);
+	if (x->method == SIP_METHOD_INVITE || x->method == SIP_METHOD_UPDATE)
+		build_contact(&b, x->w);
+	n = sip_build_finish(&b, sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE)
+					 ? sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE)->value
+					 : STR_NULL,
+			     m->body);
+	if (n > 0)
+		router_respond(s, buf, (size_t)n, m->status);
+}
+
+static void on_relay_timeout(struct rtxn *x, unsigned status)
+{
+	static _Thread_local struct sip_msg req;
+	struct sip_core rc;
+	struct rtxn *s = x->relay;
+
+	if (!s || !s->req || sip_msg_parse(&req, s->req, s->req_len) || sip_core_read(&req, &rc))
+		return;
+	router_reply(x->w, s, &s->peer, &req, &rc, status,
+		     status == 408 ? "Request Timeout" : "Service Unavailable", STR_NULL);
+}
+
+static void relay_request(struct leg *from, struct rtxn *x, const struct sip_msg *m,
+			  const struct sip_core *c)
+{
+	struct leg *to = other_leg(from);
+	struct rtxn *out;
+
+	if (!to->linked || from->call->state != CALL_ANSWERED) {
+		router_reply(from->call->w, x, &x->peer, m, c, 481, "Call/Transaction Does Not Exist",
+			     STR_NULL);
+		return;
+	}
+	x->req = dup_mem(m->buf, m->len);
+	x->req_len = m->len;
+	out = x->req ? leg_send_request(to, m->method_id, m, on_relay_response, on_relay_timeout)
+		     : NULL;
+	if (!out) {
+		router_reply(from->call->w, x, &x->peer, m, c, 503, "Service Unavailable", STR_NULL);
+		return;
+	}
+	out->relay = x;
+	x->relay = out;
+	if (m->method_id == SIP_METHOD_INVITE)
+		from->inv = x; /* its 2xx waits for the ACK that call_on_request passes on */
+}
+
+static void on_bye(struct leg *l, struct rtxn *x, const struct sip_msg *m,
+		   const struct sip_core *c)
+{
+	struct leg *o = other_leg(l);
+
+	router_reply(l->call->w, x, &x->peer, m, c, 200, "OK", STR_NULL);
+	leg_unlink(l->call->w, l);
+	if (l->call->state == CALL_ANSWERED && o->linked)
+		leg_send_bye(o);
+	else if (l->call->state != CALL_ENDING)
+		call_end(l->call, "BYE");
+}
+
+void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
+		     const struct sip_core *c)
+{
+	struct worker *w = leg->call->w;
+
+	if (!x) { /* ACK for a 2xx: it ends the INVITE server transaction's retransmissions */
+		if (leg->inv && leg->inv->server)
+			txn_server_on_ack(&leg->inv->t);
+		return;
+	}
+	call_attach(leg, x);
+	/* §12.2.2: a lower CSeq than the last one is out of order. */
+	if (c->cseq.num <= leg->remote_cseq) {
+		router_reply(w, x, &x->peer, m, c, 500, "Server Internal Error",
+			     STR("Retry-After: 1\r\n"));
+		return;
+	}
+	leg->remote_cseq = c->cseq.num;
+	switch (m->method_id) {
+	case SIP_METHOD_BYE:
+		on_bye(leg, x, m, c);
+		break;
+	case SIP_METHOD_INVITE:
+	case SIP_METHOD_UPDATE:
+	case SIP_METHOD_INFO:
+	case SIP_METHOD_OPTIONS:
+		relay_request(leg, x, m, c);
+		break;
+	default:
+		router_reply(w, x, &x->peer, m, c, 501, "Not Implemented", STR_NULL);
+		break;
+	}
+}
+
+void call_worker_stop(struct worker *w)
+{
+	while (w->calls) {
+		struct call *call = w->calls;
+
+		leg_unlink(w, &call->a);
+		leg_unlink(w, &call->b);
+		call_free(call);
+	}
+}

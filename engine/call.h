@@ -1,0 +1,64 @@
+/* call.h: a call as the B2BUA sees it: the caller's leg (A), the endpoint's
+ * leg (B), each its own dialog (RFC 3261 §12), and the relay between them. */
+#ifndef XFERD_CALL_H
+#define XFERD_CALL_H
+
+#include "router.h"
+
+enum leg_id {
+	LEG_A, /* caller ↔ xferd: xferd is the UAS */
+	LEG_B, /* xferd ↔ endpoint (the trunk's primary URI): xferd is the UAC */
+};
+
+enum call_state {
+	CALL_INVITING, /* B-leg INVITE sent, no final response yet */
+	CALL_ANSWERED, /* both legs confirmed */
+	CALL_ENDING,   /* BYE or CANCEL sent, waiting for the other side */
+	CALL_DONE,     /* counted as finished; memory waits for its last transaction */
+};
+
+struct call;
+
+/* One dialog. Strings are copies: a leg outlives every receive buffer. */
+struct leg {
+	struct hmap_node node; /* in worker->dialogs by Call-ID and local tag */
+	bool linked;
+	enum leg_id id;
+	struct call *call;
+	char *call_id;
+	char local_tag[IDS_TAG_LEN + 1];
+	char *remote_tag;
+	char *local_uri;  /* our name-addr, without tag */
+	char *remote_uri; /* theirs, without tag */
+	char *target;     /* remote target URI (their Contact) */
+	char *routes;     /* route set as a Route header value, or NULL */
+	uint32_t local_cseq;
+	uint32_t remote_cseq;
+	struct peer peer; /* where requests on this leg go */
+	struct rtxn *inv; /* the INVITE transaction in progress, if any */
+};
+
+/* A new INVITE outside any dialog arrived on its server transaction x (100
+ * Trying not sent yet): admit it (403, 404, 420, 483, 503) or start a call. */
+void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+		    const struct sip_core *c);
+
+/* The leg a request belongs to: Call-ID and To tag (ours), or NULL. */
+struct leg *call_leg_find(struct worker *w, const struct sip_core *c);
+
+/* A request inside leg's dialog, on its new server transaction x (NULL for
+ * ACK, which has none). */
+void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
+		     const struct sip_core *c);
+
+/* CANCEL matched the INVITE server transaction inv (§9.2); the CANCEL itself
+ * was answered 200 already. */
+void call_on_cancel(struct rtxn *inv);
+
+/* Transaction x, which pointed at leg, ended: drop the call's reference. */
+void call_txn_released(struct leg *leg, struct rtxn *x);
+
+/* End every call of a stopping worker without signalling. */
+void call_worker_stop(struct worker *w);
+
+#endif

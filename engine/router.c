@@ -1,0 +1,388 @@
+/* router.c: parse → owning worker → transaction → call, and the stateless
+ * answers (OPTIONS, 400, 481...). RFC 3261 §8.2, §17.1.3, §17.2.3, §18.2. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "build.h"
+#include "call.h"
+#include "log.h"
+#include "router.h"
+
+#define ALLOW_HDR "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY, INFO, UPDATE"
+
+static uint32_t txn_hash(struct str branch, bool server, enum sip_method method)
+{
+	return hmap_hash(branch, HMAP_SEED) ^ ((uint32_t)method << 1 | server);
+}
+
+/* §17.2.3: an ACK for a non-2xx belongs to its INVITE's transaction. */
+static enum sip_method server_method(enum sip_method m)
+{
+	return m == SIP_METHOD_ACK ? SIP_METHOD_INVITE : m;
+}
+
+static struct rtxn *txn_find(struct worker *w, struct str branch, bool server,
+			     enum sip_method method)
+{
+	uint32_t h = txn_hash(branch, server, method);
+
+	for (struct hmap_node *n = hmap_first(&w->txns, h); n; n = hmap_next(n)) {
+		struct rtxn *x = (struct rtxn *)((char *)n - offsetof(struct rtxn, node));
+
+		if (x->server == server && x->method == method &&
+		    str_eq(str_make(x->branch, x->branch_n), branch))
+			return x;
+	}
+	return NULL;
+}
+
+static struct rtxn *from_txn(struct txn *t)
+{
+	return (struct rtxn *)((char *)t - offsetof(struct rtxn, t));
+}
+
+static void rtxn_send(struct txn *t, const char *buf, size_t len)
+{
+	struct rtxn *x = from_txn(t);
+
+	worker_send(x->w, &x->peer, buf, len);
+}
+
+static void rtxn_on_response(struct txn *t, const struct sip_msg *m, const struct sip_core *c)
+{
+	struct rtxn *x = from_txn(t);
+
+	if (x->on_response)
+		x->on_response(x, m, c);
+}
+
+static void rtxn_on_timeout(struct txn *t, unsigned status)
+{
+	struct rtxn *x = from_txn(t);
+
+	if (x->on_timeout)
+		x->on_timeout(x, status);
+}
+
+static void rtxn_on_terminated(struct txn *t)
+{
+	struct rtxn *x = from_txn(t);
+	struct worker *w = x->w;
+
+	hmap_remove(&w->txns, &x->node);
+	atomic_fetch_sub_explicit(&w->st.txns_live, 1, memory_order_relaxed);
+	if (x->relay)
+		x->relay->relay = NULL;
+	if (x->leg)
+		call_txn_released(x->leg, x);
+	txn_destroy(&x->t);
+	free(x->req);
+	free(x);
+}
+
+static const struct txn_ops rtxn_ops = {
+	.send = rtxn_send,
+	.on_response = rtxn_on_response,
+	.on_timeout = rtxn_on_timeout,
+	.on_terminated = rtxn_on_terminated,
+};
+
+static struct rtxn *rtxn_new(struct worker *w, const struct peer *p, struct str branch,
+			     bool server, enum sip_method method, enum txn_type type)
+{
+	struct rtxn *x;
+
+	if (branch.n > sizeof(((struct rtxn *)0)->branch) ||
+	    atomic_load_explicit(&w->st.txns_live, memory_order_relaxed) >=
+		    w->cfg->engine.max_transactions / w->eng->nworkers + 1)
+		return NULL;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->w = w;
+	x->peer = *p;
+	x->server = server;
+	x->method = method;
+	x->branch_n = (uint8_t)branch.n;
+	memcpy(x->branch, branch.p, branch.n);
+	txn_init(&x->t, type, p->reliable, &w->wheel, &w->timers, &rtxn_ops, x);
+	hmap_insert(&w->txns, &x->node, txn_hash(branch, server, method));
+	atomic_fetch_add_explicit(&w->st.txns_live, 1, memory_order_relaxed);
+	return x;
+}
+
+struct rtxn *router_client_start(struct worker *w, struct leg *leg, const struct peer *p,
+				 enum sip_method method, struct str branch,
+				 const char *msg, size_t len)
+{
+	enum txn_type type = method == SIP_METHOD_INVITE ? TXN_INVITE_CLIENT : TXN_NONINVITE_CLIENT;
+	struct rtxn *x = rtxn_new(w, p, branch, false, method, type);
+
+	if (!x) {
+		log_warn("worker %u: cannot start a %.*s transaction: limit or memory", w->id,
+			 STR_FMT(sip_method_name(method)));
+		return NULL;
+	}
+	x->leg = leg;
+	if (txn_client_start(&x->t, msg, len)) {
+		x->leg = NULL;
+		hmap_remove(&w->txns, &x->node);
+		atomic_fetch_sub_explicit(&w->st.txns_live, 1, memory_order_relaxed);
+		txn_destroy(&x->t);
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int router_respond(struct rtxn *x, const char *msg, size_t len, unsigned status)
+{
+	return txn_server_respond(&x->t, msg, len, status);
+}
+
+void router_txn_detach(struct rtxn *x)
+{
+	x->on_response = NULL;
+	x->on_timeout = NULL;
+}
+
+void router_reply(struct worker *w, struct rtxn *x, const struct peer *p,
+		  const struct sip_msg *m, const struct sip_core *c, unsigned status,
+		  const char *reason, struct str extra_headers)
+{
+	char buf[4096], tag[IDS_TAG_LEN];
+	struct sip_build b;
+	int n;
+
+	sip_build_init(&b, buf, sizeof(buf));
+	sip_build_response(&b, m, c, status, str_make(reason, strlen(reason)),
+			   status > 100 ? ids_tag(&w->ids, tag) : STR_NULL);
+	sip_build_raw(&b, extra_headers);
+	sip_build_header(&b, STR("Server"), STR("xferd"));
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	if (n < 0) {
+		log_warn("worker %u: response %u does not fit", w->id, status);
+		return;
+	}
+	if (x)
+		router_respond(x, buf, (size_t)n, status);
+	else
+		worker_send(w, p, buf, (size_t)n);
+}
+
+/* Requests that fail sip_core_read get the response it names, built from
+ * whatever headers they have, if they have a Via to send it by. */
+static void reply_malformed(struct worker *w, const struct peer *p, struct sip_msg *m,
+			    const struct sip_core *c)
+{
+	char reason[96];
+
+	if (!m->is_request || !m->err_status || m->method_id == SIP_METHOD_ACK ||
+	    !sip_msg_hdr_first(m, SIP_HDR_VIA))
+		return;
+	snprintf(reason, sizeof(reason), "%s",
+		 m->err_status == 416 ? "Unsupported URI Scheme" :
+		 m->err_status == 505 ? "Version Not Supported" : "Bad Request");
+	router_reply(w, NULL, p, m, c, m->err_status, reason, STR_NULL);
+}
+
+/* The worker that owns a message: ours if an id we generated says so,
+ * otherwise the hash of the Call-ID that opened the call. */
+static int route_shard(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
+{
+	int s;
+
+	if (!m->is_request)
+		return ids_shard_of_branch(c->via.branch);
+	s = ids_shard_of_tag(c->to.tag);
+	if (s >= 0)
+		return s;
+	return (int)ids_shard_of_call_id(c->call_id, w->eng->nworkers);
+}
+
+static void on_response(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
+{
+	struct rtxn *x = txn_find(w, c->via.branch, false, c->cseq.method_id);
+
+	if (!x) {
+		log_debug("worker %u: response %u matches no transaction", w->id, m->status);
+		return;
+	}
+	txn_client_on_response(&x->t, m, c);
+}
+
+static void on_options(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+		       const struct sip_core *c)
+{
+	router_reply(w, x, &x->peer, m, c, 200, "OK",
+		     STR("Allow: " ALLOW_HDR "\r\nAccept: application/sdp, message/sipfrag\r\n"
+			 "Supported: replaces, norefersub\r\n"));
+}
+
+static void on_new_request(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+			   const struct sip_core *c)
+{
+	struct leg *leg;
+
+	if (c->to.tag.n) {
+		leg = call_leg_find(w, c);
+		if (leg)
+			call_on_request(leg, x, m, c);
+		else
+			router_reply(w, x, &x->peer, m, c, 481, "Call/Transaction Does Not Exist",
+				     STR_NULL);
+		return;
+	}
+	switch (m->method_id) {
+	case SIP_METHOD_INVITE:
+		call_on_invite(w, x, m, c);
+		break;
+	case SIP_METHOD_OPTIONS:
+		on_options(w, x, m, c);
+		break;
+	case SIP_METHOD_BYE:
+	case SIP_METHOD_REFER:
+	case SIP_METHOD_NOTIFY:
+	case SIP_METHOD_INFO:
+	case SIP_METHOD_UPDATE:
+	case SIP_METHOD_PRACK:
+		router_reply(w, x, &x->peer, m, c, 481, "Call/Transaction Does Not Exist", STR_NULL);
+		break;
+	default:
+		router_reply(w, x, &x->peer, m, c, 405, "Method Not Allowed",
+			     STR("Allow: " ALLOW_HDR "\r\n"));
+		break;
+	}
+}
+
+static void on_cancel(struct worker *w, struct rtxn *x, const struct sip_msg *m,
+		      const struct sip_core *c)
+{
+	struct rtxn *inv = txn_find(w, c->via.branch, true, SIP_METHOD_INVITE);
+
+	if (!inv) {
+		router_reply(w, x, &x->peer, m, c, 481, "Call/Transaction Does Not Exist", STR_NULL);
+		return;
+	}
+	router_reply(w, x, &x->peer, m, c, 200, "OK", STR_NULL);
+	if (inv->t.state == TXN_PROCEEDING && inv->leg)
+		call_on_cancel(inv);
+}
+
+static void on_ack(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
+{
+	struct rtxn *inv = txn_find(w, c->via.branch, true, SIP_METHOD_INVITE);
+	struct leg *leg;
+
+	if (inv && inv->t.state == TXN_COMPLETED) {
+		txn_server_on_ack(&inv->t);
+		return;
+	}
+	leg = call_leg_find(w, c);
+	if (leg)
+		call_on_request(leg, NULL, m, c);
+}
+
+static bool is_known(enum sip_method m)
+{
+	return m != SIP_METHOD_OTHER;
+}
+
+static void on_request(struct worker *w, const struct peer *p, const struct sip_msg *m,
+		       const struct sip_core *c)
+{
+	enum sip_method method = m->method_id;
+	struct rtxn *x;
+
+	if (method == SIP_METHOD_ACK) {
+		on_ack(w, m, c);
+		return;
+	}
+	x = txn_find(w, c->via.branch, true, server_method(method));
+	if (x) {
+		atomic_fetch_add_explicit(&w->st.retransmissions, 1, memory_order_relaxed);
+		txn_server_on_request(&x->t);
+		return;
+	}
+	if (!is_known(method)) {
+		router_reply(w, NULL, p, m, c, 501, "Not Implemented",
+			     STR("Allow: " ALLOW_HDR "\r\n"));
+		return;
+	}
+	/* Without the RFC 3261 cookie a branch cannot key a transaction. */
+	if (c->via.branch.n < 8 || memcmp(c->via.branch.p, "z9hG4bK", 7)) {
+		router_reply(w, NULL, p, m, c, 400, "Missing Via Branch", STR_NULL);
+		return;
+	}
+	x = rtxn_new(w, p, c->via.branch, true, method,
+		     method == SIP_METHOD_INVITE ? TXN_INVITE_SERVER : TXN_NONINVITE_SERVER);
+	if (!x) {
+		router_reply(w, NULL, p, m, c, 503, "Service Unavailable",
+			     STR("Retry-After: 5\r\n"));
+		return;
+	}
+	if (method == SIP_METHOD_CANCEL)
+		on_cancel(w, x, m, c);
+	else
+		on_new_request(w, x, m, c);
+}
+
+static bool is_keepalive(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != '\r' && buf[i] != '\n')
+			return false;
+	}
+	return true;
+}
+
+void router_on_message(struct worker *w, const struct peer *p, const char *buf,
+		       size_t len, bool handed_off)
+{
+	static _Thread_local struct sip_msg m;
+	struct sip_core c;
+	int shard;
+
+	if (is_keepalive(buf, len))
+		return;
+	if (sip_msg_parse(&m, buf, len) || sip_core_read(&m, &c)) {
+		atomic_fetch_add_explicit(&w->st.parse_errors, 1, memory_order_relaxed);
+		log_debug("worker %u: %s at byte %zu", w->id, m.err, m.err_at);
+		reply_malformed(w, p, &m, &c);
+		return;
+	}
+	if (!handed_off) {
+		shard = route_shard(w, &m, &c);
+		if (shard < 0 || (unsigned)shard >= w->eng->nworkers) {
+			log_debug("worker %u: response for a branch that is not ours", w->id);
+			return;
+		}
+		if ((unsigned)shard != w->id) {
+			worker_handoff(w, (unsigned)shard, p, buf, len);
+			return;
+		}
+	}
+	if (m.is_request)
+		on_request(w, p, &m, &c);
+	else
+		on_response(w, &m, &c);
+}
+
+void router_worker_stop(struct worker *w)
+{
+	call_worker_stop(w);
+	for (size_t i = 0; i <= w->txns.mask; i++) {
+		struct hmap_node *n;
+
+		while ((n = w->txns.buckets[i])) {
+			struct rtxn *x = (struct rtxn *)((char *)n - offsetof(struct rtxn, node));
+
+			hmap_remove(&w->txns, n);
+			txn_destroy(&x->t);
+			free(x->req);
+			free(x);
+		}
+	}
+	atomic_store(&w->st.txns_live, 0);
+}

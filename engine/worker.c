@@ -1,0 +1,574 @@
+/* worker.c: the per-thread io_uring loop: multishot UDP receive into a
+ * provided buffer ring, batched sends, the timer wheel, cross-worker inbox. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "router.h"
+#include "tcp.h"
+#include "worker.h"
+
+/* user_data = pointer | tag; every pointer here is at least 8-aligned. */
+enum {
+	TAG_RECV = 1, /* struct udp_sock */
+	TAG_SEND = 2, /* struct send_op */
+	TAG_WAKE = 3, /* another worker queued something in our inbox */
+	TAG_IGNORE = 4,
+	TAG_TCP = WORKER_TAG_TCP, /* tcp.c's own structures */
+	TAG_MASK = 7,
+};
+
+#define RING_ENTRIES 1024
+#define BR_GROUP 0
+#define BR_ENTRIES 512
+#define BR_SIZE 16384
+/* The loop wakes at least this often to notice engine_stop(). */
+#define IDLE_WAKE_MS 200
+
+struct send_op {
+	struct msghdr mh;
+	struct iovec iov;
+	struct sockaddr_storage to;
+	char data[];
+};
+
+struct handoff {
+	struct inbox_node node; /* first: the queue links nodes */
+	bool tcp_send;          /* bytes to write on a connection we own */
+	struct peer peer;
+	size_t len;
+	char data[];
+};
+
+static uint64_t clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct io_uring_sqe *worker_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+static void inbox_init(struct inbox *q)
+{
+	atomic_store(&q->stub.next, NULL);
+	atomic_store(&q->head, &q->stub);
+	q->tail = &q->stub;
+	atomic_store(&q->wake_pending, false);
+}
+
+static void inbox_push(struct inbox *q, struct inbox_node *n)
+{
+	struct inbox_node *prev;
+
+	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+	atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+/* Vyukov's MPSC pop: NULL when empty or when a producer is between its two
+ * steps (it will be seen on the next drain, which its wake-up triggers). */
+static struct inbox_node *inbox_pop(struct inbox *q)
+{
+	struct inbox_node *tail = q->tail, *next, *head;
+
+	next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (tail == &q->stub) {
+		if (!next)
+			return NULL;
+		q->tail = next;
+		tail = next;
+		next = atomic_load_explicit(&next->next, memory_order_acquire);
+	}
+	if (next) {
+		q->tail = next;
+		return tail;
+	}
+	head = atomic_load_explicit(&q->head, memory_order_acquire);
+	if (tail != head)
+		return NULL;
+	inbox_push(q, &q->stub);
+	next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (!next)
+		return NULL;
+	q->tail = next;
+	return tail;
+}
+
+static void handoff(struct worker *from, unsigned to, const struct peer *p,
+		    const char *buf, size_t len, bool tcp_send)
+{
+	struct worker *dst = from->eng->workers[to];
+	struct handoff *h = malloc(sizeof(*h) + len);
+	struct io_uring_sqe *sqe;
+
+	if (!h) {
+		log_warn("worker %u: no memory to hand a message to worker %u", from->id, to);
+		return;
+	}
+	h->tcp_send = tcp_send;
+	h->peer = *p;
+	h->len = len;
+	memcpy(h->data, buf, len);
+	inbox_push(&dst->inbox, &h->node);
+	atomic_fetch_add_explicit(&from->st.handoffs_out, 1, memory_order_relaxed);
+	/* One wake-up per batch: the owner clears the flag before draining. */
+	if (atomic_exchange(&dst->inbox.wake_pending, true))
+		return;
+	sqe = worker_sqe(from);
+	io_uring_prep_msg_ring(sqe, dst->ring_fd, 0, TAG_WAKE, 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
+void worker_handoff(struct worker *from, unsigned to, const struct peer *p,
+		    const char *buf, size_t len)
+{
+	handoff(from, to, p, buf, len, false);
+}
+
+void worker_handoff_send(struct worker *from, unsigned to, const struct peer *p,
+			 const char *buf, size_t len)
+{
+	handoff(from, to, p, buf, len, true);
+}
+
+static void inbox_drain(struct worker *w)
+{
+	struct inbox_node *n;
+
+	atomic_store(&w->inbox.wake_pending, false);
+	while ((n = inbox_pop(&w->inbox))) {
+		struct handoff *h = (struct handoff *)n;
+
+		atomic_fetch_add_explicit(&w->st.handoffs_in, 1, memory_order_relaxed);
+		if (h->tcp_send)
+			tcp_send_local(w, &h->peer, h->data, h->len);
+		else
+			router_on_message(w, &h->peer, h->data, h->len, true);
+		free(h);
+	}
+}
+
+void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t len)
+{
+	struct send_op *op;
+	struct io_uring_sqe *sqe;
+
+	if (p->reliable) {
+		tcp_send(w, p, buf, len);
+		atomic_fetch_add_explicit(&w->st.msgs_out, 1, memory_order_relaxed);
+		return;
+	}
+	op = malloc(sizeof(*op) + len);
+	if (!op) {
+		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		return;
+	}
+	memcpy(op->data, buf, len);
+	memcpy(&op->to, &p->addr, p->addr_len);
+	op->iov = (struct iovec){ op->data, len };
+	op->mh = (struct msghdr){ .msg_name = &op->to, .msg_namelen = p->addr_len,
+				  .msg_iov = &op->iov, .msg_iovlen = 1 };
+	sqe = worker_sqe(w);
+	io_uring_prep_sendmsg(sqe, p->fd, &op->mh, 0);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
+	atomic_fetch_add_explicit(&w->st.msgs_out, 1, memory_order_relaxed);
+}
+
+static void on_send(struct worker *w, struct send_op *op, int res)
+{
+	if (res < 0) {
+		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		log_debug("worker %u: send failed: %s", w->id, strerror(-res));
+	}
+	free(op);
+}
+
+/* The provided buffer ring (liburing 2.3 has no io_uring_setup_buf_ring). */
+static int br_setup(struct worker *w)
+{
+	struct io_uring_buf_reg reg = { 0 };
+	size_t ring_bytes = BR_ENTRIES * sizeof(struct io_uring_buf);
+	int r;
+
+	w->br_entries = BR_ENTRIES;
+	w->br_size = BR_SIZE;
+	w->br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (w->br == MAP_FAILED) {
+		w->br = NULL;
+		return -errno;
+	}
+	w->br_mem = malloc((size_t)BR_ENTRIES * BR_SIZE);
+	if (!w->br_mem)
+		return -ENOMEM;
+	reg.ring_addr = (uintptr_t)w->br;
+	reg.ring_entries = BR_ENTRIES;
+	reg.bgid = BR_GROUP;
+	r = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (r)
+		return r;
+	io_uring_buf_ring_init(w->br);
+	for (unsigned i = 0; i < BR_ENTRIES; i++)
+		io_uring_buf_ring_add(w->br, w->br_mem + (size_t)i * BR_SIZE, BR_SIZE, (unsigned short)i,
+				      io_uring_buf_ring_mask(BR_ENTRIES), (int)i);
+	io_uring_buf_ring_advance(w->br, BR_ENTRIES);
+	return 0;
+}
+
+static void br_recycle(struct worker *w, unsigned bid)
+{
+	io_uring_buf_ring_add(w->br, w->br_mem + (size_t)bid * BR_SIZE, BR_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(BR_ENTRIES), 0);
+	io_uring_buf_ring_advance(w->br, 1);
+}
+
+static void recv_arm(struct worker *w, struct udp_sock *s)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+
+	if (s->multishot) {
+		io_uring_prep_recvmsg_multishot(sqe, s->fd, &s->rx_msg, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = BR_GROUP;
+	} else {
+		s->rx_msg.msg_name = &s->rx_from;
+		s->rx_msg.msg_namelen = sizeof(s->rx_from);
+		s->rx_iov = (struct iovec){ s->rx_buf, BR_SIZE };
+		s->rx_msg.msg_iov = &s->rx_iov;
+		s->rx_msg.msg_iovlen = 1;
+		io_uring_prep_recvmsg(sqe, s->fd, &s->rx_msg, 0);
+	}
+	io_uring_sqe_set_data64(sqe, (uintptr_t)s | TAG_RECV);
+}
+
+static void deliver(struct worker *w, struct udp_sock *s, const void *name,
+		    socklen_t namelen, const char *buf, size_t len)
+{
+	struct peer p = { .fd = s->fd, .reliable = false, .addr_len = namelen };
+
+	if (namelen > sizeof(p.addr))
+		return;
+	memcpy(&p.addr, name, namelen);
+	atomic_fetch_add_explicit(&w->st.msgs_in, 1, memory_order_relaxed);
+	router_on_message(w, &p, buf, len, false);
+}
+
+static void on_recv_multishot(struct worker *w, struct udp_sock *s, struct io_uring_cqe *cqe)
+{
+	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	char *buf = w->br_mem + (size_t)bid * BR_SIZE;
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &s->rx_msg);
+
+	if (o && (o->flags & MSG_TRUNC)) {
+		atomic_fetch_add_explicit(&w->st.udp_truncated, 1, memory_order_relaxed);
+	} else if (o) {
+		deliver(w, s, io_uring_recvmsg_name(o), o->namelen,
+			io_uring_recvmsg_payload(o, &s->rx_msg),
+			io_uring_recvmsg_payload_length(o, cqe->res, &s->rx_msg));
+	}
+	br_recycle(w, bid);
+}
+
+static void on_recv(struct worker *w, struct udp_sock *s, struct io_uring_cqe *cqe)
+{
+	if (cqe->res < 0) {
+		/* ENOBUFS: every buffer was in use; the multishot ended. */
+		if (cqe->res != -ENOBUFS)
+			log_warn("worker %u: receive failed: %s", w->id, strerror(-cqe->res));
+	} else if (s->multishot && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		on_recv_multishot(w, s, cqe);
+	} else if (!s->multishot) {
+		if (s->rx_msg.msg_flags & MSG_TRUNC)
+			atomic_fetch_add_explicit(&w->st.udp_truncated, 1, memory_order_relaxed);
+		else
+			deliver(w, s, &s->rx_from, s->rx_msg.msg_namelen, s->rx_buf,
+				(size_t)cqe->res);
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		recv_arm(w, s);
+}
+
+static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	void *ptr = (void *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+
+	switch (ud & TAG_MASK) {
+	case TAG_RECV:
+		on_recv(w, ptr, cqe);
+		break;
+	case TAG_SEND:
+		on_send(w, ptr, cqe->res);
+		break;
+	case TAG_WAKE:
+		inbox_drain(w);
+		break;
+	case TAG_TCP:
+		tcp_on_cqe(w, ptr, cqe);
+		break;
+	default:
+		break;
+	}
+}
+
+static void worker_tick(struct worker *w)
+{
+	w->now_us = clock_us();
+	w->now_ms = w->now_us / 1000u;
+}
+
+static void worker_loop(struct worker *w)
+{
+	while (!atomic_load_explicit(&w->eng->stop, memory_order_relaxed)) {
+		uint64_t deadline = wheel_next_deadline(&w->wheel), wait_ms = IDLE_WAKE_MS, t0;
+		struct __kernel_timespec ts;
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		if (atomic_load_explicit(&w->next_cfg, memory_order_relaxed))
+			w->cfg = atomic_exchange(&w->next_cfg, NULL);
+		if (deadline <= w->now_ms)
+			wait_ms = 0;
+		else if (deadline - w->now_ms < wait_ms)
+			wait_ms = deadline - w->now_ms;
+		ts = (struct __kernel_timespec){ .tv_sec = 0, .tv_nsec = (long long)wait_ms * 1000000 };
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		worker_tick(w);
+		t0 = w->now_us;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			on_cqe(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		inbox_drain(w);
+		wheel_advance(&w->wheel, w->now_ms);
+		atomic_fetch_add_explicit(&w->st.busy_ns, (clock_us() - t0) * 1000u,
+					  memory_order_relaxed);
+	}
+}
+
+/* SINGLE_ISSUER and DEFER_TASKRUN (kernel 6.1) cut task-work wake-ups; an
+ * older kernel gets a plain ring. */
+static int ring_setup(struct worker *w)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER |
+					      IORING_SETUP_DEFER_TASKRUN |
+					      IORING_SETUP_COOP_TASKRUN };
+	int r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+
+	if (r == -EINVAL) {
+		p = (struct io_uring_params){ 0 };
+		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	}
+	if (r)
+		return r;
+	w->ring_fd = w->ring.ring_fd;
+	return 0;
+}
+
+static void sock_rx_init(struct worker *w, struct udp_sock *s, bool multishot)
+{
+	s->w = w;
+	s->multishot = multishot;
+	memset(&s->rx_msg, 0, sizeof(s->rx_msg));
+	s->rx_msg.msg_namelen = sizeof(struct sockaddr_storage);
+	if (!multishot && !s->rx_buf)
+		s->rx_buf = malloc(BR_SIZE);
+}
+
+static int worker_io_setup(struct worker *w)
+{
+	int r = ring_setup(w);
+	bool multishot;
+
+	if (r)
+		return r;
+	multishot = br_setup(w) == 0;
+	if (w->id == 0)
+		log_info("receive path: %s", multishot ? "multishot recvmsg, provided buffer ring"
+						       : "single-shot recvmsg (kernel lacks buffer rings)");
+	sock_rx_init(w, &w->shared, multishot);
+	recv_arm(w, &w->shared);
+	if (w->own.fd != w->shared.fd) {
+		sock_rx_init(w, &w->own, multishot);
+		recv_arm(w, &w->own);
+	}
+	return tcp_worker_init(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	w->start_err = worker_io_setup(w);
+	worker_tick(w);
+	wheel_init(&w->wheel, w->now_ms);
+	atomic_store(&w->started, true);
+	if (w->start_err)
+		return NULL;
+	worker_loop(w);
+	router_worker_stop(w);
+	tcp_worker_stop(w);
+	return NULL;
+}
+
+struct str worker_host(const struct worker *w)
+{
+	const char *h = w->cfg->engine.advertise.host;
+
+	return str_make(h, strlen(h));
+}
+
+static int udp_open(const struct config_addr *a, uint16_t port, bool reuseport)
+{
+	struct sockaddr_storage ss = a->sa;
+	int fd, one = 1, zero = 0, bufsz = 4 << 20;
+
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	if (bind(fd, (struct sockaddr *)&ss, a->sa_len) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Worker i listens on the shared port and, with several workers, on port
+ * + 1 + i, which its Via and Contact advertise so replies come straight to
+ * the owner (engine/README.md). */
+static int worker_create(struct engine *e, unsigned id, struct worker **out)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	const struct config_engine *ce = &e->cfg->engine;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->id = id;
+	w->eng = e;
+	w->cfg = e->cfg;
+	w->timers = (struct txn_timers){ ce->t1_ms, ce->t2_ms, ce->t4_ms };
+	inbox_init(&w->inbox);
+	*out = w;
+	r = ids_init(&w->ids, id);
+	if (!r)
+		r = hmap_init(&w->txns, 1024);
+	if (!r)
+		r = hmap_init(&w->dialogs, 1024);
+	if (r)
+		return r;
+	w->shared.fd = udp_open(&ce->listen, ce->listen.port, true);
+	if (w->shared.fd < 0)
+		return w->shared.fd;
+	w->own = w->shared;
+	w->own_port = ce->advertise.port;
+	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
+	if (e->nworkers == 1)
+		return 0;
+	w->own_port = (uint16_t)(ce->advertise.port + 1 + id);
+	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
+	w->own.fd = udp_open(&ce->listen, (uint16_t)(ce->listen.port + 1 + id), false);
+	return w->own.fd < 0 ? w->own.fd : 0;
+}
+
+static void worker_destroy(struct worker *w)
+{
+	if (!w)
+		return;
+	if (w->own.fd > 0 && w->own.fd != w->shared.fd)
+		close(w->own.fd);
+	if (w->shared.fd > 0)
+		close(w->shared.fd);
+	if (atomic_load(&w->started) && !w->start_err)
+		io_uring_queue_exit(&w->ring);
+	if (w->br)
+		munmap(w->br, BR_ENTRIES * sizeof(struct io_uring_buf));
+	free(w->br_mem);
+	free(w->shared.rx_buf);
+	if (w->own.rx_buf != w->shared.rx_buf)
+		free(w->own.rx_buf);
+	hmap_free(&w->txns);
+	hmap_free(&w->dialogs);
+	free(w);
+}
+
+static int engine_spawn(struct engine *e)
+{
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct worker *w = e->workers[i];
+
+		if (pthread_create(&w->thread, NULL, worker_main, w))
+			return -EAGAIN;
+		while (!atomic_load(&w->started))
+			usleep(1000);
+		if (w->start_err)
+			return w->start_err;
+	}
+	return 0;
+}
+
+int engine_start(struct engine *e, const struct config *cfg)
+{
+	int r = 0;
+
+	e->cfg = cfg;
+	e->nworkers = cfg->engine.workers;
+	atomic_store(&e->stop, false);
+	atomic_store(&e->draining, false);
+	for (unsigned i = 0; i < e->nworkers && !r; i++)
+		r = worker_create(e, i, &e->workers[i]);
+	if (r) {
+		log_error("cannot listen on %s (or a worker port after it): %s",
+			  cfg->engine.listen.text, strerror(-r));
+		goto out;
+	}
+	r = engine_spawn(e);
+	if (r)
+		log_error("cannot start workers: %s", strerror(-r));
+out:
+	if (r)
+		engine_stop(e);
+	return r;
+}
+
+void engine_stop(struct engine *e)
+{
+	atomic_store(&e->stop, true);
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct worker *w = e->workers[i];
+
+		if (w && atomic_load(&w->started))
+			pthread_join(w->thread, NULL);
+		worker_destroy(w);
+		e->workers[i] = NULL;
+	}
+}

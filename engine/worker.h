@@ -1,0 +1,131 @@
+/* worker.h: one thread, one io_uring, one timer wheel, and every call whose
+ * shard it is; the engine that starts the workers and hands messages across. */
+#ifndef XFERD_WORKER_H
+#define XFERD_WORKER_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "hmap.h"
+#include "ids.h"
+#include "txn.h"
+#include "wheel.h"
+
+struct worker;
+struct engine;
+
+struct tcp_conn;
+
+/* Where a message came from or goes to: the socket and the peer. */
+struct peer {
+	int fd;
+	bool reliable;          /* TCP */
+	struct tcp_conn *conn;  /* TCP: the connection, owned by worker conn_owner */
+	uint32_t conn_gen;      /* the connection is still this one if gens match */
+	uint8_t conn_owner;
+	socklen_t addr_len;
+	struct sockaddr_storage addr;
+};
+
+/* A UDP socket of a worker: the shared listening port (SO_REUSEPORT, one per
+ * worker) or the worker's own port, which its Via and Contact name. */
+struct udp_sock {
+	int fd;
+	struct worker *w;
+	struct msghdr rx_msg; /* the multishot recvmsg template */
+	bool multishot;
+	char *rx_buf;         /* single-shot fallback buffer */
+	struct iovec rx_iov;
+	struct sockaddr_storage rx_from;
+};
+
+/* A queued cross-worker message (Vyukov's intrusive MPSC queue). */
+struct inbox_node {
+	_Atomic(struct inbox_node *) next;
+};
+
+struct inbox {
+	_Atomic(struct inbox_node *) head; /* producers push here */
+	struct inbox_node *tail;           /* the owner pops here */
+	struct inbox_node stub;
+	atomic_bool wake_pending;          /* a wake-up is already on its way */
+};
+
+/* Per-worker counters: written only by the owner, read (relaxed) at scrape. */
+struct worker_stats {
+	_Atomic uint64_t msgs_in, msgs_out, parse_errors, handoffs_out, handoffs_in;
+	_Atomic uint64_t retransmissions, calls_total, calls_active, busy_ns;
+	_Atomic uint64_t txns_live, udp_truncated, send_errors;
+};
+
+struct worker {
+	unsigned id;
+	struct engine *eng;
+	pthread_t thread;
+	int ring_fd;             /* for IORING_OP_MSG_RING from other workers */
+	struct io_uring ring;
+	struct wheel wheel;
+	struct ids ids;
+	uint64_t now_ms;         /* read once per loop iteration */
+	uint64_t now_us;
+	const struct config *cfg;
+	_Atomic(const struct config *) next_cfg; /* set by SIGHUP, taken by the loop */
+	struct txn_timers timers;
+
+	struct udp_sock shared, own;
+	uint16_t own_port;
+	struct io_uring_buf_ring *br;
+	char *br_mem;
+	unsigned br_entries, br_size;
+
+	struct inbox inbox;
+	struct hmap txns;        /* struct sip_txn by branch */
+	struct hmap dialogs;     /* struct leg by Call-ID and local tag */
+	void *tcp;               /* tcp.c's per-worker state */
+	struct call *calls;      /* every call of this worker, for shutdown */
+	char via_host[64];       /* "host:port" of this worker, for Via and Contact */
+	struct worker_stats st;
+	atomic_bool started;
+	int start_err;
+};
+
+struct engine {
+	const struct config *cfg;
+	unsigned nworkers;
+	struct worker *workers[IDS_MAX_SHARDS];
+	atomic_bool stop;
+	atomic_bool draining;
+};
+
+/* Create the sockets of every worker and start their threads. Returns 0
+ * or -errno (logged). */
+int engine_start(struct engine *e, const struct config *cfg);
+
+/* Ask every worker to stop, join them, close everything. */
+void engine_stop(struct engine *e);
+
+/* Queue a datagram for sending from w to p; the bytes are copied. */
+void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t len);
+
+/* Hand a received message to the worker that owns it (copied). */
+void worker_handoff(struct worker *from, unsigned to, const struct peer *p,
+		    const char *buf, size_t len);
+
+/* user_data tag of completions that tcp.c handles: tcp.c ORs it into an
+ * 8-aligned pointer of its own and gets the pointer back in tcp_on_cqe(). */
+#define WORKER_TAG_TCP 5
+
+/* An SQE on w's ring, flushing the queue to the kernel if it is full. */
+struct io_uring_sqe *worker_sqe(struct worker *w);
+
+/* Hand bytes to write on a TCP connection to the worker that owns it. */
+void worker_handoff_send(struct worker *from, unsigned to, const struct peer *p,
+			 const char *buf, size_t len);
+
+/* The advertised host and the worker's own port, for Via and Contact. */
+struct str worker_host(const struct worker *w);
+
+#endif

@@ -1,0 +1,62 @@
+/* test_ids.c: generated ids carry their shard and are told apart from the
+ * ids of other stacks; the Call-ID hash spreads and is stable. */
+#include <errno.h>
+#include <stdio.h>
+
+#include <criterion/criterion.h>
+
+#include "ids.h"
+
+Test(ids, branch_names_its_shard)
+{
+	for (unsigned shard = 0; shard < IDS_MAX_SHARDS; shard++) {
+		struct ids g;
+		char buf[IDS_BRANCH_LEN];
+
+		cr_assert_eq(ids_init(&g, shard), 0);
+		struct str b = ids_branch(&g, buf);
+
+		cr_assert_eq(b.n, IDS_BRANCH_LEN);
+		cr_assert(memcmp(b.p, "z9hG4bK", 7) == 0);
+		cr_assert_eq(ids_shard_of_branch(b), (int)shard);
+	}
+}
+
+Test(ids, tag_and_call_id)
+{
+	struct ids g;
+	char t[IDS_TAG_LEN], c[IDS_CALL_ID_LEN], t2[IDS_TAG_LEN];
+
+	cr_assert_eq(ids_init(&g, 37), 0);
+	cr_assert_eq(ids_shard_of_tag(ids_tag(&g, t)), 37);
+	cr_assert_eq(ids_call_id(&g, c).n, IDS_CALL_ID_LEN);
+	ids_tag(&g, t2);
+	cr_assert(memcmp(t, t2, IDS_TAG_LEN) != 0, "two tags in a row are equal");
+}
+
+Test(ids, foreign_ids_are_not_ours)
+{
+	cr_assert_eq(ids_shard_of_branch(STR("z9hG4bK776asdhds")), -1);
+	cr_assert_eq(ids_shard_of_branch(STR("")), -1);
+	cr_assert_eq(ids_shard_of_tag(STR("1928301774")), -1);
+	cr_assert_eq(ids_shard_of_tag(STR("xzz0123456789ab")), -1);
+	/* The right shape but a shard beyond the limit. */
+	cr_assert_eq(ids_shard_of_tag(STR("xff0123456789ab")), -1);
+	cr_assert_eq(ids_init(&(struct ids){ 0 }, IDS_MAX_SHARDS), -EINVAL);
+}
+
+Test(ids, call_id_hash_spreads)
+{
+	unsigned count[4] = { 0 };
+	char id[32];
+
+	for (int i = 0; i < 4000; i++) {
+		int n = snprintf(id, sizeof(id), "%d-3842@192.0.2.1", i);
+
+		count[ids_shard_of_call_id(str_make(id, (size_t)n), 4)]++;
+	}
+	for (int i = 0; i < 4; i++)
+		cr_assert(count[i] > 800 && count[i] < 1200, "shard %d got %u of 4000", i, count[i]);
+	cr_assert_eq(ids_shard_of_call_id(STR("abc"), 7), ids_shard_of_call_id(STR("abc"), 7));
+	cr_assert_eq(ids_shard_of_call_id(STR("abc"), 0), 0);
+}
