@@ -1,35 +1,18 @@
-/* call.c: the A↔B call of a B2BUA: admission, the B-leg INVITE, relaying
+/* call.c: the call of a B2BUA: admission, the B-leg INVITE, relaying
  * responses and in-dialog requests, CANCEL and BYE. RFC 3261 §9, §12-§15. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "build.h"
-#include "call.h"
+#include "call_priv.h"
 #include "e164.h"
 #include "log.h"
 
-#define MSG_MAX 65536
 #define CONTACT_USER "xferd"
+#define ALLOW_VALUE "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY, INFO, UPDATE"
 
-struct call {
-	struct call *prev, *next; /* worker->calls */
-	struct worker *w;
-	enum call_state state;
-	unsigned refs;            /* transactions pointing at a leg, +1 until done */
-	bool cancel_pending;      /* CANCEL B once it sends a provisional */
-	bool got_provisional;
-	const struct config_trunk *trunk;
-	struct leg a, b;
-	char *a_invite;           /* the caller's INVITE: responses to A are built from it */
-	size_t a_invite_len;
-	char *b_invite;           /* ours to B: the source of a CANCEL */
-	size_t b_invite_len;
-	char b_branch[IDS_BRANCH_LEN];
-};
-
-static char *dup_str(struct str s)
+char *call_dup(struct str s)
 {
 	char *p = malloc(s.n + 1);
 
@@ -41,7 +24,7 @@ static char *dup_str(struct str s)
 	return p;
 }
 
-static char *dup_mem(const char *buf, size_t len)
+char *call_dup_mem(const char *buf, size_t len)
 {
 	char *p = malloc(len ? len : 1);
 
@@ -50,18 +33,35 @@ static char *dup_mem(const char *buf, size_t len)
 	return p;
 }
 
-static struct str cstr(const char *s)
+static int peer_ipv4(struct peer *p, const char *host, uint16_t port)
 {
-	return s ? str_make(s, strlen(s)) : STR_NULL;
+	struct sockaddr_in *in = (struct sockaddr_in *)&p->addr;
+
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	p->addr_len = sizeof(*in);
+	return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
 }
 
-/* Where requests for uri go: xferd does no DNS, so the host must be an IP
- * literal; 5060 when no port is given. */
-static int peer_from_uri(struct worker *w, struct str text, struct peer *p)
+static int peer_ipv6(struct peer *p, const char *host, uint16_t port)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addr;
+
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	p->addr_len = sizeof(*in6);
+	return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+/* xferd does no DNS, so the host must be an IP literal; 5060 when no port
+ * is given; ;transport=tcp selects TCP. */
+int call_peer_from_uri(struct worker *w, struct str text, struct peer *p)
 {
 	struct sip_uri u;
+	struct str transport;
 	char host[64];
 	uint16_t port;
+	int r;
 
 	if (sip_uri_parse(text, &u, NULL) || u.host.n >= sizeof(host))
 		return -EINVAL;
@@ -70,50 +70,47 @@ static int peer_from_uri(struct worker *w, struct str text, struct peer *p)
 	port = u.has_port ? u.port : 5060;
 	memset(p, 0, sizeof(*p));
 	p->fd = w->own.fd;
-	if (u.host_type == SIP_HOST_IPV4) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&p->addr;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		inet_pton(AF_INET, host, &in->sin_addr);
-		p->addr_len = sizeof(*in);
-	} else if (u.host_type == SIP_HOST_IPV6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addr;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			return -EINVAL;
-		p->addr_len = sizeof(*in6);
-	} else {
+	p->reliable = sip_uri_param(&u, STR("transport"), &transport) &&
+		      str_caseeq(transport, STR("tcp"));
+	if (u.host_type == SIP_HOST_IPV4)
+		r = peer_ipv4(p, host, port);
+	else if (u.host_type == SIP_HOST_IPV6)
+		r = peer_ipv6(p, host, port);
+	else
 		return -EHOSTUNREACH;
-	}
+	if (r)
+		return r;
 	/* The worker's socket must be of the peer's family. */
 	return p->addr.ss_family == w->cfg->engine.listen.sa.ss_family ? 0 : -EAFNOSUPPORT;
 }
 
 /* A leg's next hop: its first route, or its remote target (§12.2.1.1);
- * if neither is an IP literal, the address the dialog's request came from. */
-static void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback)
+ * if neither is an IP literal, the address its requests came from. */
+void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback)
 {
 	struct str hop = cstr(l->target);
 	struct sip_addr first;
+	struct peer p;
 
 	if (l->routes && sip_addr_read(cstr(l->routes), &first, NULL) == 0)
 		hop = first.uri_text;
-	if (peer_from_uri(w, hop, &l->peer) && fallback)
+	if (call_peer_from_uri(w, hop, &p) == 0)
+		l->peer = p;
+	else if (fallback)
 		l->peer = *fallback;
 }
 
-static void leg_link(struct worker *w, struct leg *l)
+void leg_link(struct worker *w, struct leg *l)
 {
 	uint32_t h = hmap_hash(cstr(l->call_id), HMAP_SEED);
 
+	if (l->linked)
+		return;
 	hmap_insert(&w->dialogs, &l->node, hmap_hash(cstr(l->local_tag), h));
 	l->linked = true;
 }
 
-static void leg_unlink(struct worker *w, struct leg *l)
+void leg_unlink(struct worker *w, struct leg *l)
 {
 	if (l->linked)
 		hmap_remove(&w->dialogs, &l->node);
@@ -133,7 +130,7 @@ struct leg *call_leg_find(struct worker *w, const struct sip_core *c)
 	return NULL;
 }
 
-static void leg_free(struct leg *l)
+void leg_free(struct leg *l)
 {
 	free(l->call_id);
 	free(l->remote_tag);
@@ -141,6 +138,7 @@ static void leg_free(struct leg *l)
 	free(l->remote_uri);
 	free(l->target);
 	free(l->routes);
+	free(l->invite);
 }
 
 static void call_free(struct call *call)
@@ -153,10 +151,12 @@ static void call_free(struct call *call)
 		w->calls = call->next;
 	if (call->next)
 		call->next->prev = call->prev;
+	transfer_free(call);
 	leg_free(&call->a);
 	leg_free(&call->b);
+	leg_free(&call->c);
 	free(call->a_invite);
-	free(call->b_invite);
+	atomic_fetch_sub_explicit(&w->st.calls_live, 1, memory_order_relaxed);
 	free(call);
 }
 
@@ -191,19 +191,28 @@ static void call_end(struct call *call, const char *why)
 	call->state = CALL_DONE;
 	leg_unlink(w, &call->a);
 	leg_unlink(w, &call->b);
+	leg_unlink(w, &call->c);
 	atomic_fetch_sub_explicit(&w->st.calls_active, 1, memory_order_relaxed);
 	call_unref(call);
 }
 
-static struct leg *other_leg(struct leg *l)
+void call_maybe_end(struct call *call, const char *why)
 {
-	return l->id == LEG_A ? &l->call->b : &l->call->a;
+	if (call->state == CALL_INVITING)
+		return;
+	if (!call->a.up && !call->b.up && !call->c.up && !call->b.inv && !call->c.inv)
+		call_end(call, why);
 }
 
-static void build_via(struct sip_build *b, struct worker *w, struct str branch)
+static struct leg *other_leg(struct leg *l)
+{
+	return l->id == LEG_A ? l->call->a_peer : &l->call->a;
+}
+
+static void build_via(struct sip_build *b, struct worker *w, struct str branch, bool tcp)
 {
 	sip_build_header_begin(b, STR("Via"));
-	sip_build_raw(b, STR("SIP/2.0/UDP "));
+	sip_build_raw(b, tcp ? STR("SIP/2.0/TCP ") : STR("SIP/2.0/UDP "));
 	sip_build_raw(b, cstr(w->via_host));
 	sip_build_raw(b, STR(";branch="));
 	sip_build_raw(b, branch);
@@ -227,7 +236,7 @@ static void leg_build_request(struct sip_build *b, struct leg *l, struct str met
 	struct worker *w = l->call->w;
 
 	sip_build_request_line(b, method, cstr(l->target));
-	build_via(b, w, branch);
+	build_via(b, w, branch, l->peer.reliable);
 	sip_build_header_uint(b, STR("Max-Forwards"), max_forwards);
 	sip_build_header_begin(b, STR("From"));
 	sip_build_value(b, cstr(l->local_uri));
@@ -245,34 +254,39 @@ static void leg_build_request(struct sip_build *b, struct leg *l, struct str met
 		sip_build_header(b, STR("Route"), cstr(l->routes));
 }
 
-/* Send a new request on leg l; the response goes to on_response. */
-static struct rtxn *leg_send_request(struct leg *l, enum sip_method method,
-				     const struct sip_msg *copy_body_of,
-				     void (*on_response)(struct rtxn *, const struct sip_msg *,
-							 const struct sip_core *),
-				     void (*on_timeout)(struct rtxn *, unsigned))
+static bool refreshes_target(enum sip_method m)
 {
+	return m == SIP_METHOD_INVITE || m == SIP_METHOD_UPDATE || m == SIP_METHOD_REFER ||
+	       m == SIP_METHOD_NOTIFY || m == SIP_METHOD_SUBSCRIBE;
+}
+
+struct rtxn *leg_request(struct leg *l, enum sip_method method, struct str extra,
+			 struct str ctype, struct str body,
+			 void (*on_response)(struct rtxn *, const struct sip_msg *,
+					     const struct sip_core *),
+			 void (*on_timeout)(struct rtxn *, unsigned))
+{
+	static _Thread_local char buf[CALL_MSG_MAX];
 	struct worker *w = l->call->w;
-	static _Thread_local char buf[MSG_MAX];
 	char branch[IDS_BRANCH_LEN];
-	struct str br = ids_branch(&w->ids, branch), body = STR_NULL, ctype = STR_NULL;
+	struct str br = ids_branch(&w->ids, branch);
 	struct sip_build b;
 	struct rtxn *x;
 	int n;
 
-	if (copy_body_of && copy_body_of->body.n) {
-		const struct sip_hdr *ct = sip_msg_hdr_first(copy_body_of, SIP_HDR_CONTENT_TYPE);
-
-		body = copy_body_of->body;
-		ctype = ct ? ct->value : STR("application/sdp");
-	}
 	sip_build_init(&b, buf, sizeof(buf));
 	leg_build_request(&b, l, sip_method_name(method), ++l->local_cseq, br, 70);
-	if (method == SIP_METHOD_INVITE || method == SIP_METHOD_UPDATE)
+	if (refreshes_target(method))
 		build_contact(&b, w);
-	n = sip_build_finish(&b, ctype, body);
+	sip_build_raw(&b, extra);
+	n = sip_build_finish(&b, body.n ? ctype : STR_NULL, body);
 	if (n < 0)
 		return NULL;
+	/* The initial INVITE of a leg we call is kept: a CANCEL copies it. */
+	if (method == SIP_METHOD_INVITE && !l->up && !l->invite) {
+		l->invite = call_dup_mem(buf, (size_t)n);
+		l->invite_len = (size_t)n;
+	}
 	x = router_client_start(w, l, &l->peer, method, br, buf, (size_t)n);
 	if (!x)
 		return NULL;
@@ -282,24 +296,23 @@ static struct rtxn *leg_send_request(struct leg *l, enum sip_method method,
 	return x;
 }
 
-/* ACK for a 2xx is a new transaction-less request (§13.2.2.4, §17.1.1.3). */
-static void leg_send_ack(struct leg *l, uint32_t cseq)
+/* ACK for a 2xx is a new, transaction-less request (§13.2.2.4). */
+void leg_ack(struct leg *l, uint32_t cseq, struct str ctype, struct str body)
 {
+	static _Thread_local char buf[CALL_MSG_MAX];
 	struct worker *w = l->call->w;
-	char buf[4096], branch[IDS_BRANCH_LEN];
+	char branch[IDS_BRANCH_LEN];
 	struct sip_build b;
 	int n;
 
 	sip_build_init(&b, buf, sizeof(buf));
 	leg_build_request(&b, l, STR("ACK"), cseq, ids_branch(&w->ids, branch), 70);
-	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	n = sip_build_finish(&b, body.n ? ctype : STR_NULL, body);
 	if (n > 0)
 		worker_send(w, &l->peer, buf, (size_t)n);
 }
 
-/* The Record-Route set as a Route value: in order for the UAS (A leg),
- * reversed for the UAC (B leg) (§12.1.1, §12.1.2). */
-static char *route_set(const struct sip_msg *m, bool reverse)
+char *call_route_set(const struct sip_msg *m, bool reverse)
 {
 	const struct sip_hdr *h = NULL;
 	struct str cur = STR_NULL, v, vals[32];
@@ -328,7 +341,7 @@ static char *route_set(const struct sip_msg *m, bool reverse)
 	return out;
 }
 
-static struct str first_contact(const struct sip_msg *m)
+struct str call_first_contact(const struct sip_msg *m)
 {
 	const struct sip_hdr *h = NULL;
 	struct str cur = STR_NULL, v;
@@ -340,19 +353,18 @@ static struct str first_contact(const struct sip_msg *m)
 	return c.addr.uri_text;
 }
 
-/* A response to the caller, built from its INVITE (§8.2.6). */
-static void reply_a(struct call *call, unsigned status, struct str reason,
-		    const struct sip_msg *body_of)
+void call_reply_saved(struct rtxn *x, const char *req, size_t req_len, unsigned status,
+		      struct str reason, struct str to_tag, struct str extra,
+		      const struct sip_msg *body_of)
 {
-	static _Thread_local struct sip_msg inv;
-	static _Thread_local char buf[MSG_MAX];
-	struct sip_core c;
+	static _Thread_local struct sip_msg m;
+	static _Thread_local char buf[CALL_MSG_MAX];
 	struct str body = STR_NULL, ctype = STR_NULL;
+	struct sip_core c;
 	struct sip_build b;
 	int n;
 
-	if (!call->a.inv || sip_msg_parse(&inv, call->a_invite, call->a_invite_len) ||
-	    sip_core_read(&inv, &c))
+	if (!x || !req || sip_msg_parse(&m, req, req_len) || sip_core_read(&m, &c))
 		return;
 	if (body_of && body_of->body.n) {
 		const struct sip_hdr *ct = sip_msg_hdr_first(body_of, SIP_HDR_CONTENT_TYPE);
@@ -361,16 +373,24 @@ static void reply_a(struct call *call, unsigned status, struct str reason,
 		ctype = ct ? ct->value : STR("application/sdp");
 	}
 	sip_build_init(&b, buf, sizeof(buf));
-	sip_build_response(&b, &inv, &c, status, reason,
-			   status > 100 ? cstr(call->a.local_tag) : STR_NULL);
-	if (status > 100 && status < 300)
-		build_contact(&b, call->w);
+	sip_build_response(&b, &m, &c, status, reason, status > 100 ? to_tag : STR_NULL);
+	if (status > 100 && status < 300 && refreshes_target(m.method_id))
+		build_contact(&b, x->w);
+	sip_build_raw(&b, extra);
 	n = sip_build_finish(&b, ctype, body);
 	if (n > 0)
-		router_respond(call->a.inv, buf, (size_t)n, status);
+		router_respond(x, buf, (size_t)n, status);
 }
 
-static void b_send_cancel(struct call *call)
+/* A response to the caller's INVITE (§8.2.6). */
+static void reply_a(struct call *call, unsigned status, struct str reason,
+		    const struct sip_msg *body_of)
+{
+	call_reply_saved(call->a.inv, call->a_invite, call->a_invite_len, status, reason,
+			 cstr(call->a.local_tag), STR_NULL, body_of);
+}
+
+void leg_cancel(struct leg *l)
 {
 	static _Thread_local struct sip_msg inv;
 	char buf[4096];
@@ -379,7 +399,13 @@ static void b_send_cancel(struct call *call)
 	struct rtxn *x;
 	int n;
 
-	if (sip_msg_parse(&inv, call->b_invite, call->b_invite_len) || sip_core_read(&inv, &c))
+	if (!l->inv || l->inv->t.state >= TXN_COMPLETED)
+		return;
+	if (!l->got_provisional) { /* §9.1: not before a provisional */
+		l->cancel_pending = true;
+		return;
+	}
+	if (!l->invite || sip_msg_parse(&inv, l->invite, l->invite_len) || sip_core_read(&inv, &c))
 		return;
 	/* §9.1: same Request-URI, Call-ID, From, To, CSeq number and branch. */
 	sip_build_init(&b, buf, sizeof(buf));
@@ -397,53 +423,60 @@ static void b_send_cancel(struct call *call)
 	n = sip_build_finish(&b, STR_NULL, STR_NULL);
 	if (n < 0)
 		return;
-	x = router_client_start(call->w, &call->b, &call->b.peer, SIP_METHOD_CANCEL,
-				c.via.branch, buf, (size_t)n);
+	x = router_client_start(l->call->w, l, &l->peer, SIP_METHOD_CANCEL, c.via.branch, buf,
+				(size_t)n);
 	if (x)
-		call->refs++;
+		l->call->refs++;
 }
 
-static void on_bye_done(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
+static void on_bye_response(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
 {
+	(void)m;
 	(void)c;
-	if (m->status >= 200)
-		call_end(x->leg->call, "BYE answered");
+	call_maybe_end(x->leg->call, "BYE answered");
 }
 
 static void on_bye_timeout(struct rtxn *x, unsigned status)
 {
 	(void)status;
-	call_end(x->leg->call, "BYE timed out");
+	call_maybe_end(x->leg->call, "BYE timed out");
 }
 
-static void leg_send_bye(struct leg *l)
+void leg_bye(struct leg *l)
 {
-	l->call->state = CALL_ENDING;
-	if (!leg_send_request(l, SIP_METHOD_BYE, NULL, on_bye_done, on_bye_timeout))
-		call_end(l->call, "cannot send BYE");
+	struct call *call = l->call;
+
+	if (!l->up)
+		return;
+	l->up = false;
+	leg_unlink(call->w, l);
+	if (call->state == CALL_ANSWERED && !call->a.up)
+		call->state = CALL_ENDING;
+	if (!leg_request(l, SIP_METHOD_BYE, STR_NULL, STR_NULL, STR_NULL, on_bye_response,
+			 on_bye_timeout))
+		call_maybe_end(call, "cannot send BYE");
 }
 
-/* B answered: its dialog is confirmed (§12.1.2). */
-static int b_confirm(struct call *call, const struct sip_msg *m, const struct sip_core *c)
+int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c)
 {
-	struct leg *l = &call->b;
-	struct str target = first_contact(m);
+	struct str target = call_first_contact(m);
 	const struct sip_hdr *to = sip_msg_hdr_first(m, SIP_HDR_TO);
 
 	free(l->remote_uri);
 	free(l->remote_tag);
-	l->remote_uri = dup_str(to->value);
-	l->remote_tag = dup_str(c->to.tag);
+	l->remote_uri = call_dup(to->value);
+	l->remote_tag = call_dup(c->to.tag);
 	if (target.n) {
 		free(l->target);
-		l->target = dup_str(target);
+		l->target = call_dup(target);
 	}
 	free(l->routes);
-	l->routes = route_set(m, true);
+	l->routes = call_route_set(m, true);
 	if (!l->remote_uri || !l->remote_tag || !l->target)
 		return -ENOMEM;
-	leg_set_peer(call->w, l, &l->peer);
-	leg_link(call->w, l);
+	leg_set_peer(l->call->w, l, &l->peer);
+	leg_link(l->call->w, l);
+	l->up = true;
 	return 0;
 }
 
@@ -451,12 +484,13 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 				 const struct sip_core *c)
 {
 	struct call *call = x->leg->call;
+	struct leg *b = &call->b;
 
 	if (m->status < 200) {
-		call->got_provisional = true;
-		if (call->cancel_pending) {
-			call->cancel_pending = false;
-			b_send_cancel(call);
+		b->got_provisional = true;
+		if (b->cancel_pending) {
+			b->cancel_pending = false;
+			leg_cancel(b);
 		} else if (m->status > 100 && call->state == CALL_INVITING) {
 			reply_a(call, m->status, m->reason, m);
 		}
@@ -465,25 +499,26 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 	if (m->status >= 300) {
 		if (call->state == CALL_INVITING)
 			reply_a(call, m->status, m->reason, NULL);
-		call->b.inv = NULL;
+		b->inv = NULL;
 		call_end(call, "B leg failed");
 		return;
 	}
-	if (call->b.linked) { /* a retransmitted 2xx: ACK it again */
-		leg_send_ack(&call->b, c->cseq.num);
+	if (b->remote_tag) { /* a retransmitted 2xx: ACK it again */
+		leg_ack(b, c->cseq.num, STR_NULL, STR_NULL);
 		return;
 	}
-	call->b.inv = NULL;
-	if (b_confirm(call, m, c)) {
+	b->inv = NULL;
+	if (leg_confirm(b, m, c)) {
 		call_end(call, "out of memory");
 		return;
 	}
-	leg_send_ack(&call->b, c->cseq.num);
+	leg_ack(b, c->cseq.num, STR_NULL, STR_NULL);
 	if (call->state != CALL_INVITING) { /* cancelled meanwhile: hang up B */
-		leg_send_bye(&call->b);
+		leg_bye(b);
 		return;
 	}
 	call->state = CALL_ANSWERED;
+	call->a.up = true;
 	reply_a(call, m->status, m->reason, m);
 }
 
@@ -506,10 +541,7 @@ void call_on_cancel(struct rtxn *inv)
 		return;
 	reply_a(call, 487, STR("Request Terminated"), NULL);
 	call->state = CALL_ENDING;
-	if (call->got_provisional)
-		b_send_cancel(call);
-	else
-		call->cancel_pending = true; /* §9.1: not before a provisional */
+	leg_cancel(&call->b);
 }
 
 /* The caller's number: P-Asserted-Identity's user if present, else From's. */
@@ -533,21 +565,20 @@ static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m
 		      const struct sip_core *c)
 {
 	struct leg *a = &call->a;
-	struct str target = first_contact(m);
+	struct str target = call_first_contact(m);
 
 	a->id = LEG_A;
 	a->call = call;
 	ids_tag(&call->w->ids, a->local_tag);
-	a->local_tag[IDS_TAG_LEN] = 0;
-	a->call_id = dup_str(c->call_id);
-	a->remote_tag = dup_str(c->from.tag);
-	a->local_uri = dup_str(sip_msg_hdr_first(m, SIP_HDR_TO)->value);
-	a->remote_uri = dup_str(sip_msg_hdr_first(m, SIP_HDR_FROM)->value);
-	a->target = dup_str(target.n ? target : c->from.uri_text);
-	a->routes = route_set(m, false);
+	a->call_id = call_dup(c->call_id);
+	a->remote_tag = call_dup(c->from.tag);
+	a->local_uri = call_dup(sip_msg_hdr_first(m, SIP_HDR_TO)->value);
+	a->remote_uri = call_dup(sip_msg_hdr_first(m, SIP_HDR_FROM)->value);
+	a->target = call_dup(target.n ? target : c->from.uri_text);
+	a->routes = call_route_set(m, false);
 	a->remote_cseq = c->cseq.num;
-	a->local_cseq = 1;
-	call->a_invite = dup_mem(m->buf, m->len);
+	a->local_cseq = 0;
+	call->a_invite = call_dup_mem(m->buf, m->len);
 	call->a_invite_len = m->len;
 	if (!a->call_id || !a->remote_tag || !a->local_uri || !a->remote_uri || !a->target ||
 	    !call->a_invite)
@@ -559,6 +590,8 @@ static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m
 	return 0;
 }
 
+/* The legs xferd calls (B, and C for a transfer) present the caller's number
+ * as From (caller ID preserved) and start with a fresh Call-ID. */
 static int b_leg_init(struct call *call, const struct sip_msg *m, const struct sip_core *c)
 {
 	struct leg *b = &call->b;
@@ -569,47 +602,45 @@ static int b_leg_init(struct call *call, const struct sip_msg *m, const struct s
 	b->id = LEG_B;
 	b->call = call;
 	ids_tag(&w->ids, b->local_tag);
-	b->local_tag[IDS_TAG_LEN] = 0;
-	b->call_id = dup_str(ids_call_id(&w->ids, id));
-	/* Caller ID preserved: the caller's number as the From user. */
+	b->call_id = call_dup(ids_call_id(&w->ids, id));
 	snprintf(uri, sizeof(uri), "<sip:%.*s@%s>", (int)(caller.n < 64 ? caller.n : 64),
 		 caller.p ? caller.p : "", w->cfg->engine.advertise.host);
-	b->local_uri = dup_str(cstr(uri));
+	b->local_uri = call_dup(cstr(uri));
 	snprintf(uri, sizeof(uri), "<%s>", call->trunk->uri.text);
-	b->remote_uri = dup_str(cstr(uri));
-	b->target = dup_str(cstr(call->trunk->uri.text));
-	b->local_cseq = 0;
+	b->remote_uri = call_dup(cstr(uri));
+	b->target = call_dup(cstr(call->trunk->uri.text));
 	if (!b->call_id || !b->local_uri || !b->remote_uri || !b->target)
 		return -ENOMEM;
-	return peer_from_uri(w, cstr(b->target), &b->peer);
+	return call_peer_from_uri(w, cstr(b->target), &b->peer);
 }
 
-/* The INVITE to the endpoint: the caller's SDP offer unchanged (§2 SPEC). */
+/* The INVITE to the endpoint: the caller's SDP offer unchanged (SPEC). */
 static int b_send_invite(struct call *call, const struct sip_msg *m, const struct sip_core *c)
 {
-	static _Thread_local char buf[MSG_MAX];
+	static _Thread_local char buf[CALL_MSG_MAX];
 	struct leg *b = &call->b;
 	const struct sip_hdr *ct = sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE);
+	char branch[IDS_BRANCH_LEN];
+	struct str br = ids_branch(&call->w->ids, branch);
 	struct sip_build sb;
 	struct rtxn *x;
 	int n;
 
 	sip_build_init(&sb, buf, sizeof(buf));
-	ids_branch(&call->w->ids, call->b_branch);
-	leg_build_request(&sb, b, STR("INVITE"), ++b->local_cseq,
-			  str_make(call->b_branch, IDS_BRANCH_LEN),
+	leg_build_request(&sb, b, STR("INVITE"), ++b->local_cseq, br,
 			  c->has_max_forwards ? c->max_forwards - 1 : 70);
 	build_contact(&sb, call->w);
 	sip_build_header_copy(&sb, m, SIP_HDR_P_ASSERTED_IDENTITY);
-	sip_build_header(&sb, STR("Allow"), STR("INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY, INFO, UPDATE"));
+	sip_build_header(&sb, STR("Allow"), STR(ALLOW_VALUE));
 	n = sip_build_finish(&sb, ct ? ct->value : STR("application/sdp"), m->body);
 	if (n < 0)
 		return n;
-	call->b_invite = dup_mem(buf, (size_t)n);
-	call->b_invite_len = (size_t)n;
-	x = router_client_start(call->w, b, &b->peer, SIP_METHOD_INVITE,
-				str_make(call->b_branch, IDS_BRANCH_LEN), buf, (size_t)n);
-	if (!x || !call->b_invite)
+	b->invite = call_dup_mem(buf, (size_t)n);
+	b->invite_len = (size_t)n;
+	x = b->invite ? router_client_start(call->w, b, &b->peer, SIP_METHOD_INVITE, br, buf,
+					    (size_t)n)
+		      : NULL;
+	if (!x)
 		return -ENOMEM;
 	call->refs++;
 	x->on_response = on_b_invite_response;
@@ -633,17 +664,13 @@ static bool reject_require(struct worker *w, struct rtxn *x, const struct sip_ms
 {
 	const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_REQUIRE);
 	char extra[512];
+	struct sip_build b;
 
 	if (!h)
 		return false;
-	snprintf(extra, sizeof(extra), "Unsupported: %.*s\r\n", (int)(h->value.n < 400 ? h->value.n : 400),
-		 h->value.p);
-	/* The value came from the network: keep it on one line. */
-	for (char *p = extra; p[0] && p[2]; p++) {
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	}
-	router_reply(w, x, &x->peer, m, c, 420, "Bad Extension", cstr(extra));
+	sip_build_init(&b, extra, sizeof(extra));
+	sip_build_header(&b, STR("Unsupported"), str_make(h->value.p, h->value.n < 400 ? h->value.n : 400));
+	router_reply(w, x, &x->peer, m, c, 420, "Bad Extension", str_make(extra, b.n));
 	return true;
 }
 
@@ -674,6 +701,28 @@ static const struct config_trunk *admit(struct worker *w, struct rtxn *x, const 
 	return t;
 }
 
+static struct call *call_new(struct worker *w, const struct config_trunk *t)
+{
+	struct call *call = calloc(1, sizeof(*call));
+
+	if (!call)
+		return NULL;
+	call->w = w;
+	call->trunk = t;
+	call->refs = 1;
+	call->a_peer = &call->b;
+	call->started_us = w->now_us;
+	call->next = w->calls;
+	if (w->calls)
+		w->calls->prev = call;
+	w->calls = call;
+	transfer_init(call);
+	atomic_fetch_add_explicit(&w->st.calls_active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.calls_live, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.calls_total, 1, memory_order_relaxed);
+	return call;
+}
+
 void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,
 		    const struct sip_core *c)
 {
@@ -682,20 +731,11 @@ void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,
 
 	if (!t)
 		return;
-	call = calloc(1, sizeof(*call));
+	call = call_new(w, t);
 	if (!call) {
 		router_reply(w, x, &x->peer, m, c, 503, "Service Unavailable", STR_NULL);
 		return;
 	}
-	call->w = w;
-	call->trunk = t;
-	call->refs = 1;
-	call->next = w->calls;
-	if (w->calls)
-		w->calls->prev = call;
-	w->calls = call;
-	atomic_fetch_add_explicit(&w->st.calls_active, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->st.calls_total, 1, memory_order_relaxed);
 	router_reply(w, x, &x->peer, m, c, 100, "Trying", STR_NULL);
 	if (a_leg_init(call, x, m, c) || b_leg_init(call, m, c) || b_send_invite(call, m, c)) {
 		reply_a(call, 503, STR("Service Unavailable"), NULL);
@@ -707,64 +747,49 @@ void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,
  * response goes back on the original server transaction. */
 static void on_relay_response(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
 {
-	static _Thread_local struct sip_msg req;
-	static _Thread_local char buf[MSG_MAX];
 	struct rtxn *s = x->relay;
-	struct sip_core rc;
-	struct sip_build b;
-	int n;
 
 	if (x->method == SIP_METHOD_INVITE && m->status >= 200 && m->status < 300) {
-		struct str target = first_contact(m);
+		struct str target = call_first_contact(m);
 
-		leg_send_ack(x->leg, c->cseq.num);
+		leg_ack(x->leg, c->cseq.num, STR_NULL, STR_NULL);
 		if (target.n) { /* a target refresh (§12.2.1.2) */
 			free(x->leg->target);
-			x->leg->target = dup_str(target);
+			x->leg->target = call_dup(target);
 			leg_set_peer(x->w, x->leg, &x->leg->peer);
 		}
 	}
-	if (!s || m->status == 100 || !s->req ||
-	    sip_msg_parse(&req, s->req, s->req_len) || sip_core_read(&req, &rc))
-		return;
-	sip_build_init(&b, buf, sizeof(buf));
-	sip_build_response(&b, &req, &rc, m->status, m->reason, STR_NULL);
-	if (x->method == SIP_METHOD_INVITE || x->method == SIP_METHOD_UPDATE)
-		build_contact(&b, x->w);
-	n = sip_build_finish(&b, sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE)
-					 ? sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE)->value
-					 : STR_NULL,
-			     m->body);
-	if (n > 0)
-		router_respond(s, buf, (size_t)n, m->status);
+	if (s && m->status > 100)
+		call_reply_saved(s, s->req, s->req_len, m->status, m->reason, STR_NULL, STR_NULL, m);
 }
 
 static void on_relay_timeout(struct rtxn *x, unsigned status)
 {
-	static _Thread_local struct sip_msg req;
-	struct sip_core rc;
 	struct rtxn *s = x->relay;
 
-	if (!s || !s->req || sip_msg_parse(&req, s->req, s->req_len) || sip_core_read(&req, &rc))
-		return;
-	router_reply(x->w, s, &s->peer, &req, &rc, status,
-		     status == 408 ? "Request Timeout" : "Service Unavailable", STR_NULL);
+	if (s)
+		call_reply_saved(s, s->req, s->req_len, status,
+				 status == 408 ? STR("Request Timeout") : STR("Service Unavailable"),
+				 STR_NULL, STR_NULL, NULL);
 }
 
 static void relay_request(struct leg *from, struct rtxn *x, const struct sip_msg *m,
 			  const struct sip_core *c)
 {
 	struct leg *to = other_leg(from);
+	const struct sip_hdr *ct = sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE);
 	struct rtxn *out;
 
-	if (!to->linked || from->call->state != CALL_ANSWERED) {
+	if (!to->up || from->call->state != CALL_ANSWERED) {
 		router_reply(from->call->w, x, &x->peer, m, c, 481, "Call/Transaction Does Not Exist",
 			     STR_NULL);
 		return;
 	}
-	x->req = dup_mem(m->buf, m->len);
+	x->req = call_dup_mem(m->buf, m->len);
 	x->req_len = m->len;
-	out = x->req ? leg_send_request(to, m->method_id, m, on_relay_response, on_relay_timeout)
+	out = x->req ? leg_request(to, m->method_id, STR_NULL,
+				   ct ? ct->value : STR("application/sdp"), m->body,
+				   on_relay_response, on_relay_timeout)
 		     : NULL;
 	if (!out) {
 		router_reply(from->call->w, x, &x->peer, m, c, 503, "Service Unavailable", STR_NULL);
@@ -779,14 +804,15 @@ static void relay_request(struct leg *from, struct rtxn *x, const struct sip_msg
 static void on_bye(struct leg *l, struct rtxn *x, const struct sip_msg *m,
 		   const struct sip_core *c)
 {
-	struct leg *o = other_leg(l);
+	struct call *call = l->call;
 
-	router_reply(l->call->w, x, &x->peer, m, c, 200, "OK", STR_NULL);
-	leg_unlink(l->call->w, l);
-	if (l->call->state == CALL_ANSWERED && o->linked)
-		leg_send_bye(o);
-	else if (l->call->state != CALL_ENDING)
-		call_end(l->call, "BYE");
+	router_reply(call->w, x, &x->peer, m, c, 200, "OK", STR_NULL);
+	l->up = false;
+	leg_unlink(call->w, l);
+	if (!transfer_on_bye(call, l))
+		leg_bye(other_leg(l));
+	call->state = CALL_ENDING;
+	call_maybe_end(call, "BYE");
 }
 
 void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
@@ -800,8 +826,8 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 		return;
 	}
 	call_attach(leg, x);
-	/* §12.2.2: a lower CSeq than the last one is out of order. */
-	if (c->cseq.num <= leg->remote_cseq) {
+	/* §12.2.2: a CSeq not above the last one is out of order. */
+	if (c->cseq.num <= leg->remote_cseq && leg->remote_tag) {
 		router_reply(w, x, &x->peer, m, c, 500, "Server Internal Error",
 			     STR("Retry-After: 1\r\n"));
 		return;
@@ -810,6 +836,9 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 	switch (m->method_id) {
 	case SIP_METHOD_BYE:
 		on_bye(leg, x, m, c);
+		break;
+	case SIP_METHOD_REFER:
+		transfer_on_refer(leg, x, m, c);
 		break;
 	case SIP_METHOD_INVITE:
 	case SIP_METHOD_UPDATE:
@@ -830,6 +859,7 @@ void call_worker_stop(struct worker *w)
 
 		leg_unlink(w, &call->a);
 		leg_unlink(w, &call->b);
+		leg_unlink(w, &call->c);
 		call_free(call);
 	}
 }

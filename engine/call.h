@@ -1,5 +1,5 @@
 /* call.h: a call as the B2BUA sees it: the caller's leg (A), the endpoint's
- * leg (B), each its own dialog (RFC 3261 §12), and the relay between them. */
+ * (B) and the transfer target's (C), each its own dialog (RFC 3261 §12). */
 #ifndef XFERD_CALL_H
 #define XFERD_CALL_H
 
@@ -8,12 +8,13 @@
 enum leg_id {
 	LEG_A, /* caller ↔ xferd: xferd is the UAS */
 	LEG_B, /* xferd ↔ endpoint (the trunk's primary URI): xferd is the UAC */
+	LEG_C, /* xferd ↔ transfer target: xferd is the UAC */
 };
 
 enum call_state {
 	CALL_INVITING, /* B-leg INVITE sent, no final response yet */
-	CALL_ANSWERED, /* both legs confirmed */
-	CALL_ENDING,   /* BYE or CANCEL sent, waiting for the other side */
+	CALL_ANSWERED, /* the caller is connected (to B, or to C after a transfer) */
+	CALL_ENDING,   /* cancelled or hung up, waiting for the other side */
 	CALL_DONE,     /* counted as finished; memory waits for its last transaction */
 };
 
@@ -22,20 +23,25 @@ struct call;
 /* One dialog. Strings are copies: a leg outlives every receive buffer. */
 struct leg {
 	struct hmap_node node; /* in worker->dialogs by Call-ID and local tag */
-	bool linked;
+	bool linked;           /* in the table: in-dialog requests reach it */
+	bool up;               /* confirmed and not hung up */
+	bool got_provisional;  /* a CANCEL may be sent (§9.1) */
+	bool cancel_pending;   /* send the CANCEL when a provisional comes */
 	enum leg_id id;
 	struct call *call;
 	char *call_id;
 	char local_tag[IDS_TAG_LEN + 1];
 	char *remote_tag;
 	char *local_uri;  /* our name-addr, without tag */
-	char *remote_uri; /* theirs, without tag */
+	char *remote_uri; /* theirs, with their tag once known */
 	char *target;     /* remote target URI (their Contact) */
 	char *routes;     /* route set as a Route header value, or NULL */
 	uint32_t local_cseq;
 	uint32_t remote_cseq;
 	struct peer peer; /* where requests on this leg go */
 	struct rtxn *inv; /* the INVITE transaction in progress, if any */
+	char *invite;     /* our initial INVITE (B, C): the source of a CANCEL */
+	size_t invite_len;
 };
 
 /* A new INVITE outside any dialog arrived on its server transaction x (100

@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "txn.h"
 #include "wheel.h"
+#include "xfer.h"
 
 struct worker;
 struct engine;
@@ -59,6 +60,9 @@ struct worker_stats {
 	_Atomic uint64_t msgs_in, msgs_out, parse_errors, handoffs_out, handoffs_in;
 	_Atomic uint64_t retransmissions, calls_total, calls_active, busy_ns;
 	_Atomic uint64_t txns_live, udp_truncated, send_errors;
+	_Atomic uint64_t transfers[XFER__OUTCOME_COUNT];
+	_Atomic uint64_t refer_202, refer_400, refer_403, refer_481, refer_491;
+	_Atomic uint64_t notify_sent, calls_live; /* calls_live: until memory is freed */
 };
 
 struct worker {

@@ -1,0 +1,107 @@
+/* call_priv.h: the call object and leg helpers shared by call.c (the A↔B
+ * relay) and transfer.c (REFER, NOTIFY, the C leg); not for other modules. */
+#ifndef XFERD_CALL_PRIV_H
+#define XFERD_CALL_PRIV_H
+
+#include "build.h"
+#include "call.h"
+#include "refer.h"
+#include "xfer.h"
+
+#define CALL_MSG_MAX 65536
+
+/* What one accepted REFER asked for, copied out of the REFER. */
+struct xfer_req {
+	char *number;        /* E.164 target */
+	char *referred_by;   /* Referred-By value, or NULL */
+	char *extra;         /* allowed Refer-To embedded headers, as header lines */
+	const struct config_uri *next_hop;
+	uint32_t refer_cseq; /* for Event: refer;id= on a second REFER */
+	bool with_id;
+	uint64_t refer_us;   /* when the REFER arrived, for latency */
+	char *offer;         /* the target's SDP offer (its 2xx) */
+	size_t offer_len;
+	char *offer_type;
+	char *answer;        /* the caller's SDP answer to it */
+	size_t answer_len;
+	char *answer_type;
+	uint32_t c_ack_cseq; /* the C INVITE's CSeq, for ACKs of its 2xx */
+	bool c_acked;
+};
+
+struct call {
+	struct call *prev, *next; /* worker->calls */
+	struct worker *w;
+	enum call_state state;
+	unsigned refs;            /* transactions pointing at a leg, +1 until done */
+	const struct config_trunk *trunk;
+	struct leg a, b, c;
+	struct leg *a_peer;       /* who A talks to: &b, then &c after a transfer */
+	char *a_invite;           /* the caller's INVITE: responses to A are built from it */
+	size_t a_invite_len;
+	struct xfer xfer;
+	struct wheel_timer xfer_timer;
+	struct xfer_req *xr;      /* the running (or last) transfer */
+	unsigned refers;          /* REFERs accepted in the B dialog */
+	uint64_t started_us;
+};
+
+static inline struct str cstr(const char *s)
+{
+	return s ? str_make(s, strlen(s)) : STR_NULL;
+}
+
+char *call_dup(struct str s);
+char *call_dup_mem(const char *buf, size_t len);
+
+/* Where requests for uri go: the host must be an IP literal (no DNS). */
+int call_peer_from_uri(struct worker *w, struct str uri, struct peer *p);
+
+void leg_link(struct worker *w, struct leg *l);
+void leg_unlink(struct worker *w, struct leg *l);
+void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback);
+void leg_free(struct leg *l);
+
+/* The Record-Route set as a Route value, reversed for a UAC (§12.1.2). */
+char *call_route_set(const struct sip_msg *m, bool reverse);
+struct str call_first_contact(const struct sip_msg *m);
+
+/* A new request on leg l: dialog headers, extra header lines (already
+ * sanitised, each ending in CRLF), Contact for target-refresh methods,
+ * body. The response goes to on_response. NULL if it cannot be sent. */
+struct rtxn *leg_request(struct leg *l, enum sip_method method, struct str extra,
+			 struct str ctype, struct str body,
+			 void (*on_response)(struct rtxn *, const struct sip_msg *,
+					     const struct sip_core *),
+			 void (*on_timeout)(struct rtxn *, unsigned));
+
+/* ACK for a 2xx on leg l (§13.2.2.4), with an optional body. */
+void leg_ack(struct leg *l, uint32_t cseq, struct str ctype, struct str body);
+
+/* CANCEL l's initial INVITE, now or when its first provisional arrives. */
+void leg_cancel(struct leg *l);
+
+/* Hang up leg l (BYE) and take it out of the dialog table. */
+void leg_bye(struct leg *l);
+
+/* The dialog of a leg xferd called (B, C) is confirmed by 2xx m (§12.1.2). */
+int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c);
+
+/* Build a response to the request saved in x->req (or the A INVITE). */
+void call_reply_saved(struct rtxn *x, const char *req, size_t req_len, unsigned status,
+		      struct str reason, struct str to_tag, struct str extra,
+		      const struct sip_msg *body_of);
+
+/* Count the call as finished if no leg is up and nothing is being set up. */
+void call_maybe_end(struct call *call, const char *why);
+
+/* transfer.c */
+void transfer_init(struct call *call);
+void transfer_on_refer(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
+		       const struct sip_core *c);
+/* A BYE arrived on leg l while a transfer may be running: true if the
+ * transfer took care of everything. */
+bool transfer_on_bye(struct call *call, struct leg *l);
+void transfer_free(struct call *call);
+
+#endif
