@@ -209,6 +209,8 @@ static void on_response(struct worker *w, const struct sip_msg *m, const struct 
 		log_debug("worker %u: response %u matches no transaction", w->id, m->status);
 		return;
 	}
+	log_debug("worker %u: response %u to %.*s, txn %s", w->id, m->status,
+		  STR_FMT(sip_method_name(x->method)), txn_state_name(x->t.state));
 	txn_client_on_response(&x->t, m, c);
 }
 

@@ -350,13 +350,15 @@ static void worker_loop(struct worker *w)
 		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 		worker_tick(w);
 		t0 = w->now_us;
+		/* Timers first: the wheel's clock must read now before anything
+		 * handled below arms a timer relative to it. */
+		wheel_advance(&w->wheel, w->now_ms);
 		io_uring_for_each_cqe(&w->ring, head, cqe) {
 			on_cqe(w, cqe);
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
 		inbox_drain(w);
-		wheel_advance(&w->wheel, w->now_ms);
 		atomic_fetch_add_explicit(&w->st.busy_ns, (clock_us() - t0) * 1000u,
 					  memory_order_relaxed);
 	}
