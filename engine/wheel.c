@@ -7,20 +7,22 @@
 /*
  * Placement. A timer with deadline d goes to the level of the highest
  * 6-bit digit in which d differs from now, in the slot of d's digit there:
- * level L holds deadlines in now's 64^(L+1) ms block but not in now's
- * 64^L ms block. So every timer of level L is earlier than every timer of
- * level L+1, and within a level the slots after now's digit run in time
- * order: the earliest timer is in the lowest non-empty level, in its
- * lowest set bit, with no wrap-around to consider.
+ * level L > 0 holds deadlines in now's 64^(L+1) ms block but not in now's
+ * 64^L ms block, level 0 those in now's 64 ms block. So every timer of
+ * level L is earlier than every timer of level L+1, and within a level the
+ * slots after now's digit run in time order: the earliest timer is in the
+ * lowest non-empty level, at its lowest set bit, with no wrap-around to
+ * consider. h2o places by distance from now instead and walks slots one by
+ * one; the bitmaps make each step one ctz.
  *
  * Advancing keeps that true. The clock only jumps to the start of the
  * earliest non-empty slot: a level-0 slot is one exact deadline and fires;
  * a coarser slot now lies in now's block, so its timers are placed again
  * and land at lower levels ("cascade"). A deadline outside now's 2^24 ms
  * block waits in the overflow list, placed again when the clock reaches
- * the next 2^24 ms boundary; h2o clamps such timers into the top slot,
- * which must then guard against one landing back in the slot being
- * emptied, while a list of their own cannot.
+ * the next 2^24 ms boundary. h2o instead clamps such timers into a top
+ * slot and must assert that a cascade never puts one back into the slot
+ * being emptied; a list of their own cannot have that problem.
  */
 
 #define SLOT_MASK (WHEEL_SLOTS - 1)
@@ -290,6 +292,7 @@ unsigned wheel_advance(struct wheel *w, uint64_t now_ms)
 	fired = wheel_fire_due(w);
 	while ((at = wheel_next_event(w, &level, &slot)) <= now_ms) {
 		assert(at >= w->now);
+		assert(level == WHEEL_LEVELS || !link_empty(&w->slots[level][slot]));
 		w->now = at;
 		if (level == 0)
 			fired += wheel_fire_list(&w->slots[0][slot]);

@@ -7,11 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 4 levels of 64 slots: level L slot s holds deadlines in one 64^L ms block,
- * so the wheel spans 2^24 ms (about 4.66 h); later deadlines wait in an
- * overflow list that is re-sorted each time the clock enters a new 2^24 ms
- * block. 64 slots per level so that one uint64_t bitmap per level finds the
- * next non-empty slot with one __builtin_ctzll. */
+/* 4 levels of 64 slots: a level-L slot holds the deadlines of one 64^L ms
+ * block, so the levels cover the current 2^24 ms block (about 4.66 h);
+ * deadlines beyond it (a 10 h call timer) wait in an overflow list that is
+ * sorted into the levels again each time the clock enters a new 2^24 ms
+ * block. 64 slots so that one uint64_t bitmap per level finds the next
+ * non-empty slot with one __builtin_ctzll. */
 #define WHEEL_LEVEL_BITS 6
 #define WHEEL_SLOTS (1u << WHEEL_LEVEL_BITS)
 #define WHEEL_LEVELS 4
@@ -38,14 +39,14 @@ struct wheel_timer {
 	uint16_t where;          /* which list holds it: a slot, overflow or due */
 };
 
-/* One per worker thread, embedded in the worker's struct; never shared, so
- * no locks or atomics. About 6 KiB, all of it touched only sparsely. */
+/* One per worker thread, embedded in the worker's struct (hence visible);
+ * never shared, so no locks or atomics. About 6 KiB, touched sparsely. */
 struct wheel {
 	uint64_t now;                       /* ms the wheel has reached */
 	size_t count;                       /* armed timers */
 	bool advancing;                     /* inside wheel_advance: it is not re-entrant */
 	uint64_t occupied[WHEEL_LEVELS];    /* bit s set: slots[level][s] non-empty */
-	uint64_t overflow_min;              /* earliest deadline in overflow, or a bit earlier */
+	uint64_t overflow_min;              /* like slot_min, for overflow */
 	struct wheel_link due;              /* armed at or before now: fire on the next advance */
 	struct wheel_link overflow;         /* beyond the current 2^24 ms block */
 	struct wheel_link slots[WHEEL_LEVELS][WHEEL_SLOTS];
@@ -94,12 +95,14 @@ bool wheel_timer_armed(const struct wheel_timer *t);
 unsigned wheel_advance(struct wheel *w, uint64_t now_ms);
 
 /* The earliest pending deadline, or UINT64_MAX if no timer is armed; the
- * worker sizes its io_uring timeout with it. O(WHEEL_LEVELS). Exact, except
- * after the earliest timer of a slot coarser than 1 ms (one due 64 ms or
- * more ahead) was cancelled: then it may be earlier, never later, and an
- * advance to it fires nothing but re-sorts that slot so that the next
- * answer is exact again. A value at or before wheel_now(w) means timers
- * are waiting for an advance. */
+ * worker sizes its io_uring timeout with it. O(WHEEL_LEVELS), no list walk.
+ * Exact unless the earliest timer of a coarse slot (levels 1-3: deadlines
+ * outside the current 64 ms-aligned block) or of the overflow list was
+ * cancelled: that list keeps its old minimum, since recomputing it would
+ * make cancel O(list). The answer is then earlier, never later, and the
+ * advance to it fires nothing but moves that list's timers to finer slots
+ * with exact minimums: at most one early wake per such list. A value at or
+ * before wheel_now(w) means timers wait for an advance (a timeout of 0). */
 uint64_t wheel_next_deadline(const struct wheel *w);
 
 /* Number of armed timers (a live-object metric; zero when all are done). */
