@@ -189,6 +189,7 @@ static void call_end(struct call *call, const char *why)
 		return;
 	log_debug("worker %u: call %s ended: %s", w->id, call->a.call_id, why);
 	call->state = CALL_DONE;
+	stats_inc(&w->st.calls[call->outcome]);
 	leg_unlink(w, &call->a);
 	leg_unlink(w, &call->b);
 	leg_unlink(w, &call->c);
@@ -518,6 +519,7 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 		return;
 	}
 	call->state = CALL_ANSWERED;
+	call->outcome = STATS_CALL_COMPLETED;
 	call->a.up = true;
 	reply_a(call, m->status, m->reason, m);
 }
@@ -541,6 +543,7 @@ void call_on_cancel(struct rtxn *inv)
 		return;
 	reply_a(call, 487, STR("Request Terminated"), NULL);
 	call->state = CALL_ENDING;
+	call->outcome = STATS_CALL_CANCELLED;
 	leg_cancel(&call->b);
 }
 
@@ -711,6 +714,7 @@ static struct call *call_new(struct worker *w, const struct config_trunk *t)
 	call->trunk = t;
 	call->refs = 1;
 	call->a_peer = &call->b;
+	call->outcome = STATS_CALL_FAILED;
 	call->started_us = w->now_us;
 	call->next = w->calls;
 	if (w->calls)
@@ -729,8 +733,10 @@ void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,
 	const struct config_trunk *t = admit(w, x, m, c);
 	struct call *call;
 
-	if (!t)
+	if (!t) {
+		stats_inc(&w->st.calls[STATS_CALL_REJECTED]);
 		return;
+	}
 	call = call_new(w, t);
 	if (!call) {
 		router_reply(w, x, &x->peer, m, c, 503, "Service Unavailable", STR_NULL);

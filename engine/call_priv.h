@@ -43,6 +43,7 @@ struct call {
 	struct wheel_timer xfer_timer;
 	struct xfer_req *xr;      /* the running (or last) transfer */
 	unsigned refers;          /* REFERs accepted in the B dialog */
+	enum stats_call_outcome outcome;
 	uint64_t started_us;
 };
 

@@ -153,7 +153,7 @@ static void log_totals(const struct engine *e)
 		handoffs += atomic_load(&s->handoffs_out);
 		calls += atomic_load(&s->calls_total);
 		perr += atomic_load(&s->parse_errors);
-		retx += atomic_load(&s->retransmissions);
+		retx += atomic_load(&s->retransmissions_in);
 	}
 	log_info("totals: calls=%llu msgs_in=%llu msgs_out=%llu handoffs=%llu parse_errors=%llu "
 		 "retransmissions_in=%llu",

@@ -71,7 +71,8 @@ static void rtxn_on_terminated(struct txn *t)
 	struct worker *w = x->w;
 
 	hmap_remove(&w->txns, &x->node);
-	atomic_fetch_sub_explicit(&w->st.txns_live, 1, memory_order_relaxed);
+	stats_dec(&w->st.txns_live);
+	stats_add(&w->st.retransmissions_out, x->t.retransmits);
 	if (x->relay)
 		x->relay->relay = NULL;
 	if (x->leg)
@@ -303,7 +304,7 @@ static void on_request(struct worker *w, const struct peer *p, const struct sip_
 	}
 	x = txn_find(w, c->via.branch, true, server_method(method));
 	if (x) {
-		atomic_fetch_add_explicit(&w->st.retransmissions, 1, memory_order_relaxed);
+		stats_inc(&w->st.retransmissions_in);
 		txn_server_on_request(&x->t);
 		return;
 	}
@@ -349,6 +350,8 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 	if (is_keepalive(buf, len))
 		return;
 	if (sip_msg_parse(&m, buf, len) || sip_core_read(&m, &c)) {
+		stats_inc(&w->st.msgs[STATS_IN][m.status || m.method.n ? stats_method_of(&m)
+									  : STATS_M_OTHER]);
 		atomic_fetch_add_explicit(&w->st.parse_errors, 1, memory_order_relaxed);
 		log_debug("worker %u: %s at byte %zu", w->id, m.err, m.err_at);
 		reply_malformed(w, p, &m, &c);
@@ -365,6 +368,7 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 			return;
 		}
 	}
+	stats_inc(&w->st.msgs[STATS_IN][stats_method_of(&m)]);
 	if (m.is_request)
 		on_request(w, p, &m, &c);
 	else

@@ -40,12 +40,15 @@ void transfer_free(struct call *call)
 static void on_notify_response(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
 {
 	(void)c;
-	if (m->status >= 200)
-		xfer_on_notify_response(&x->leg->call->xfer, m->status);
+	if (m->status < 200)
+		return;
+	stats_code(x->w->st.notify_responses, m->status);
+	xfer_on_notify_response(&x->leg->call->xfer, m->status);
 }
 
 static void on_notify_timeout(struct rtxn *x, unsigned status)
 {
+	stats_code(x->w->st.notify_responses, status);
 	xfer_on_notify_response(&x->leg->call->xfer, status);
 }
 
@@ -69,7 +72,7 @@ static void op_notify(struct xfer *x, unsigned status, const char *reason, bool 
 		return;
 	if (leg_request(&call->b, SIP_METHOD_NOTIFY, str_make(extra, (size_t)n), STR(SIPFRAG_TYPE),
 			str_make(body, (size_t)m), on_notify_response, on_notify_timeout))
-		atomic_fetch_add_explicit(&call->w->st.notify_sent, 1, memory_order_relaxed);
+		stats_code(call->w->st.notify_sent, status);
 }
 
 static void on_c_answered(struct call *call, const struct sip_msg *m, const struct sip_core *c)
@@ -83,6 +86,8 @@ static void on_c_answered(struct call *call, const struct sip_msg *m, const stru
 		return;
 	}
 	xr->c_ack_cseq = c->cseq.num;
+	stats_hist_observe(&call->w->st.transfer_answer, stats_transfer_answer_bounds_us,
+			   call->w->now_us - xr->refer_us);
 	if (call->xfer.state != XFER_TRYING && call->xfer.state != XFER_RINGING) {
 		/* The transfer ended while the target was answering. */
 		leg_ack(&call->c, c->cseq.num, STR_NULL, STR_NULL);
@@ -321,7 +326,7 @@ static void op_done(struct xfer *x, enum xfer_outcome o, unsigned status)
 	struct call *call = call_of(x);
 	struct xfer_req *xr = call->xr;
 
-	atomic_fetch_add_explicit(&call->w->st.transfers[o], 1, memory_order_relaxed);
+	stats_code(call->w->st.transfers[o], status);
 	log_info("transfer: call=%s trunk=%s target=%s outcome=%s status=%u ms=%llu",
 		 call->a.call_id, call->trunk->name, xr->number, xfer_outcome_name(o), status,
 		 (unsigned long long)((call->w->now_us - xr->refer_us) / 1000));
@@ -387,16 +392,6 @@ static struct xfer_req *xr_new(struct call *call, const struct refer_target *t,
 	return xr;
 }
 
-static void count_refer(struct worker *w, unsigned code)
-{
-	_Atomic uint64_t *c = code == 202 ? &w->st.refer_202 :
-			      code == 400 ? &w->st.refer_400 :
-			      code == 403 ? &w->st.refer_403 :
-			      code == 491 ? &w->st.refer_491 : &w->st.refer_481;
-
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
 static const char *reason_of(unsigned code)
 {
 	switch (code) {
@@ -442,9 +437,12 @@ void transfer_on_refer(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 		code = xfer_busy(&call->xfer) && call->xfer.state == XFER_DONE ? 481 : 491;
 	if (code == 202 && !(xr = xr_new(call, &t, c)))
 		code = 500;
-	count_refer(w, code);
+	stats_code(w->st.refer_responses, code);
 	log_debug("worker %u: REFER in %s: %u (%s)", w->id, leg->call_id, code, why);
 	reply_refer(w, x, m, c, code, code == 202 && t.no_subscription);
+	if (code == 202)
+		stats_hist_observe(&w->st.refer_accept, stats_refer_accept_bounds_us,
+				   worker_clock_us() - w->now_us);
 	if (code != 202)
 		return;
 	xr_free(call->xr);

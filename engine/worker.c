@@ -45,7 +45,7 @@ struct handoff {
 	char data[];
 };
 
-static uint64_t clock_us(void)
+uint64_t worker_clock_us(void)
 {
 	struct timespec ts;
 
@@ -169,6 +169,7 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	struct send_op *op;
 	struct io_uring_sqe *sqe;
 
+	stats_inc(&w->st.msgs[STATS_OUT][stats_method_of_bytes(buf, len)]);
 	if (p->reliable) {
 		tcp_send(w, p, buf, len);
 		atomic_fetch_add_explicit(&w->st.msgs_out, 1, memory_order_relaxed);
@@ -328,7 +329,7 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 
 static void worker_tick(struct worker *w)
 {
-	w->now_us = clock_us();
+	w->now_us = worker_clock_us();
 	w->now_ms = w->now_us / 1000u;
 }
 
@@ -359,7 +360,10 @@ static void worker_loop(struct worker *w)
 		}
 		io_uring_cq_advance(&w->ring, n);
 		inbox_drain(w);
-		atomic_fetch_add_explicit(&w->st.busy_ns, (clock_us() - t0) * 1000u,
+		/* Mirrors of single-threaded counts, for the scraping thread. */
+		atomic_store_explicit(&w->st.timers_live, wheel_count(&w->wheel), memory_order_relaxed);
+		atomic_store_explicit(&w->st.dialogs_live, w->dialogs.count, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.busy_ns, (worker_clock_us() - t0) * 1000u,
 					  memory_order_relaxed);
 	}
 }

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "hmap.h"
 #include "ids.h"
+#include "stats.h"
 #include "txn.h"
 #include "wheel.h"
 #include "xfer.h"
@@ -53,16 +54,6 @@ struct inbox {
 	struct inbox_node *tail;           /* the owner pops here */
 	struct inbox_node stub;
 	atomic_bool wake_pending;          /* a wake-up is already on its way */
-};
-
-/* Per-worker counters: written only by the owner, read (relaxed) at scrape. */
-struct worker_stats {
-	_Atomic uint64_t msgs_in, msgs_out, parse_errors, handoffs_out, handoffs_in;
-	_Atomic uint64_t retransmissions, calls_total, calls_active, busy_ns;
-	_Atomic uint64_t txns_live, udp_truncated, send_errors;
-	_Atomic uint64_t transfers[XFER__OUTCOME_COUNT];
-	_Atomic uint64_t refer_202, refer_400, refer_403, refer_481, refer_491;
-	_Atomic uint64_t notify_sent, calls_live; /* calls_live: until memory is freed */
 };
 
 struct worker {
@@ -128,6 +119,9 @@ struct io_uring_sqe *worker_sqe(struct worker *w);
 /* Hand bytes to write on a TCP connection to the worker that owns it. */
 void worker_handoff_send(struct worker *from, unsigned to, const struct peer *p,
 			 const char *buf, size_t len);
+
+/* The monotonic clock now, in µs (the loop's now_us is read once per batch). */
+uint64_t worker_clock_us(void);
 
 /* The advertised host and the worker's own port, for Via and Contact. */
 struct str worker_host(const struct worker *w);
