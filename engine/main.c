@@ -174,7 +174,7 @@ static int serve(struct engine *e, const struct opts *o)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (engine_start(e, e->cfg))
 		return 1;
-	log_info("xferd %s listening on %s (UDP), %u workers", XFERD_VERSION,
+	log_info("xferd %s listening on %s (UDP and TCP), %u workers", XFERD_VERSION,
 		 e->cfg->engine.listen.text, e->nworkers);
 	for (;;) {
 		sig = sigwaitinfo(&set, NULL);

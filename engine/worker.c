@@ -188,11 +188,13 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	sqe = worker_sqe(w);
 	io_uring_prep_sendmsg(sqe, p->fd, &op->mh, 0);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
+	w->sends_inflight++;
 	atomic_fetch_add_explicit(&w->st.msgs_out, 1, memory_order_relaxed);
 }
 
 static void on_send(struct worker *w, struct send_op *op, int res)
 {
+	w->sends_inflight--;
 	if (res < 0) {
 		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
 		log_debug("worker %u: send failed: %s", w->id, strerror(-res));
@@ -417,6 +419,28 @@ static int worker_io_setup(struct worker *w)
 	return tcp_worker_init(w);
 }
 
+/* Let the sends queued so far (the BYEs of a stop, the last responses)
+ * complete, so their memory is freed and they are not lost. Bounded. */
+static void worker_reap(struct worker *w, unsigned wait_ms)
+{
+	uint64_t until = worker_clock_us() + wait_ms * 1000ull;
+
+	while (w->sends_inflight && worker_clock_us() < until) {
+		struct __kernel_timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			if ((io_uring_cqe_get_data64(cqe) & TAG_MASK) == TAG_SEND)
+				on_send(w, (void *)(uintptr_t)(io_uring_cqe_get_data64(cqe) & ~(uint64_t)TAG_MASK),
+					cqe->res);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -429,6 +453,7 @@ static void *worker_main(void *arg)
 		return NULL;
 	worker_loop(w);
 	router_worker_stop(w);
+	worker_reap(w, 500);
 	tcp_worker_stop(w);
 	return NULL;
 }

@@ -72,6 +72,7 @@ struct worker {
 
 	struct udp_sock shared, own;
 	uint16_t own_port;
+	unsigned sends_inflight;  /* UDP sends submitted, not completed */
 	struct io_uring_buf_ring *br;
 	char *br_mem;
 	unsigned br_entries, br_size;
@@ -112,6 +113,8 @@ void worker_handoff(struct worker *from, unsigned to, const struct peer *p,
 /* user_data tag of completions that tcp.c handles: tcp.c ORs it into an
  * 8-aligned pointer of its own and gets the pointer back in tcp_on_cqe(). */
 #define WORKER_TAG_TCP 5
+/* The same for metrics.c (the /metrics HTTP endpoint, on worker 0). */
+#define WORKER_TAG_METRICS 6
 
 /* An SQE on w's ring, flushing the queue to the kernel if it is full. */
 struct io_uring_sqe *worker_sqe(struct worker *w);
