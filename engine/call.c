@@ -7,6 +7,7 @@
 
 #include "call_priv.h"
 #include "e164.h"
+#include "evlog.h"
 #include "log.h"
 
 #define CONTACT_USER "xferd"
@@ -139,6 +140,7 @@ void leg_free(struct leg *l)
 	free(l->target);
 	free(l->routes);
 	free(l->invite);
+	free(l->ack);
 }
 
 static void call_free(struct call *call)
@@ -190,6 +192,12 @@ static void call_end(struct call *call, const char *why)
 	log_debug("worker %u: call %s ended: %s", w->id, call->a.call_id, why);
 	call->state = CALL_DONE;
 	stats_inc(&w->st.calls[call->outcome]);
+	evlog_call(w, &(struct evlog_call){
+		.a_call_id = call->a.call_id, .b_call_id = call->b.call_id,
+		.c_call_id = call->refers ? call->c.call_id : NULL, .trunk = call->trunk->name,
+		.caller_uri = call->b.local_uri, .callee_uri = call->a.local_uri,
+		.outcome = stats_call_outcome_name(call->outcome),
+		.duration_us = w->now_us - call->started_us, .transfers = call->refers });
 	leg_unlink(w, &call->a);
 	leg_unlink(w, &call->b);
 	leg_unlink(w, &call->c);
@@ -306,11 +314,21 @@ void leg_ack(struct leg *l, uint32_t cseq, struct str ctype, struct str body)
 	struct sip_build b;
 	int n;
 
+	/* §13.2.2.4: a retransmitted 2xx gets the same ACK again. */
+	if (l->ack && l->ack_cseq == cseq) {
+		worker_send(w, &l->peer, l->ack, l->ack_len);
+		return;
+	}
 	sip_build_init(&b, buf, sizeof(buf));
 	leg_build_request(&b, l, STR("ACK"), cseq, ids_branch(&w->ids, branch), 70);
 	n = sip_build_finish(&b, body.n ? ctype : STR_NULL, body);
-	if (n > 0)
-		worker_send(w, &l->peer, buf, (size_t)n);
+	if (n <= 0)
+		return;
+	worker_send(w, &l->peer, buf, (size_t)n);
+	free(l->ack);
+	l->ack = call_dup_mem(buf, (size_t)n);
+	l->ack_len = l->ack ? (size_t)n : 0;
+	l->ack_cseq = cseq;
 }
 
 char *call_route_set(const struct sip_msg *m, bool reverse)
@@ -564,6 +582,23 @@ static struct str caller_number(const struct sip_msg *m, const struct sip_core *
 	return c->from.has_uri ? c->from.uri.user : STR_NULL;
 }
 
+/* Timer H or L: the caller never ACKed our final response. After a 2xx the
+ * dialog exists and must be ended with BYE (RFC 3261 §13.3.1.4), on both legs. */
+static void on_a_no_ack(struct rtxn *x, unsigned status)
+{
+	struct call *call = x->leg->call;
+
+	(void)status;
+	if (!call->a.up)
+		return;
+	log_info("worker %u: call %s: no ACK from the caller, hanging up", call->w->id,
+		 call->a.call_id);
+	leg_bye(&call->a);
+	if (!transfer_on_bye(call, &call->a))
+		leg_bye(call->a_peer);
+	call_maybe_end(call, "no ACK");
+}
+
 static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m,
 		      const struct sip_core *c)
 {
@@ -589,6 +624,7 @@ static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m
 	leg_set_peer(call->w, a, &x->peer);
 	a->inv = x;
 	call_attach(a, x);
+	x->on_timeout = on_a_no_ack;
 	leg_link(call->w, a);
 	return 0;
 }
@@ -803,8 +839,11 @@ static void relay_request(struct leg *from, struct rtxn *x, const struct sip_msg
 	}
 	out->relay = x;
 	x->relay = out;
-	if (m->method_id == SIP_METHOD_INVITE)
+	if (m->method_id == SIP_METHOD_INVITE) {
 		from->inv = x; /* its 2xx waits for the ACK that call_on_request passes on */
+		if (from->id == LEG_A)
+			x->on_timeout = on_a_no_ack;
+	}
 }
 
 static void on_bye(struct leg *l, struct rtxn *x, const struct sip_msg *m,
@@ -817,7 +856,8 @@ static void on_bye(struct leg *l, struct rtxn *x, const struct sip_msg *m,
 	leg_unlink(call->w, l);
 	if (!transfer_on_bye(call, l))
 		leg_bye(other_leg(l));
-	call->state = CALL_ENDING;
+	if (call->state != CALL_DONE)
+		call->state = CALL_ENDING;
 	call_maybe_end(call, "BYE");
 }
 

@@ -42,6 +42,9 @@ struct leg {
 	struct rtxn *inv; /* the INVITE transaction in progress, if any */
 	char *invite;     /* our initial INVITE (B, C): the source of a CANCEL */
 	size_t invite_len;
+	char *ack;        /* the last ACK for a 2xx, resent as it is for its retransmissions */
+	size_t ack_len;
+	uint32_t ack_cseq;
 };
 
 /* A new INVITE outside any dialog arrived on its server transaction x (100

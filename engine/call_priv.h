@@ -19,6 +19,8 @@ struct xfer_req {
 	uint32_t refer_cseq; /* for Event: refer;id= on a second REFER */
 	bool with_id;
 	uint64_t refer_us;   /* when the REFER arrived, for latency */
+	uint64_t accept_us;  /* REFER → 202 sent, for the event log */
+	uint64_t answer_us;  /* REFER → the target's 2xx; 0: not answered */
 	char *offer;         /* the target's SDP offer (its 2xx) */
 	size_t offer_len;
 	char *offer_type;

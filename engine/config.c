@@ -934,8 +934,10 @@ static void engine_close(struct parse *p)
 			      "written in Via or Contact", e->listen.text);
 		e->advertise = e->listen;
 	}
+	/* A call holds a few transactions at once, and finished ones linger
+	 * up to 64*T1 to absorb retransmissions: 4 per call, at least 4096. */
 	if (!s->set_at[EK_MAX_TRANSACTIONS] && sect_valid(s, EK_MAX_CALLS))
-		e->max_transactions = 4 * e->max_calls;
+		e->max_transactions = e->max_calls < 1024 ? 4096 : 4 * e->max_calls;
 	if (s->ok[EK_TRUSTED] && e->trusted.n == 0)
 		p_err(p, s->set_at[EK_TRUSTED], "trusted: no address block given");
 	engine_timers_check(p);

@@ -76,7 +76,7 @@ struct config_engine {
 	struct config_cidr_list trusted; /* who may open calls */
 	uint32_t drain_timeout;       /* s, after SIGTERM */
 	uint32_t t1_ms, t2_ms, t4_ms; /* RFC 3261 §17 timer values; t2_ms >= t1_ms */
-	uint32_t max_transactions;    /* default: 4 * max_calls */
+	uint32_t max_transactions;    /* default: 4 * max_calls, at least 4096 */
 	uint32_t max_tcp_connections;
 	uint32_t max_message_size;    /* bytes */
 	uint32_t tcp_idle_timeout;    /* s */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "evlog.h"
 #include "log.h"
 #include "worker.h"
 
@@ -208,6 +209,10 @@ int main(int argc, char **argv)
 	if (config_read(&o, &cfg))
 		return 1;
 	log_level_set(level_names[cfg->engine.log_level]);
+	if (evlog_open(cfg) < 0 && cfg->engine.event_log) {
+		config_free(cfg);
+		return 1;
+	}
 	if (!o.config)
 		fprintf(stderr, "xferd: no -c FILE: running the embedded demo configuration "
 				"(SIP on %s, trunk numbers +14155550100 +14155550101)\n",

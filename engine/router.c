@@ -94,9 +94,7 @@ static struct rtxn *rtxn_new(struct worker *w, const struct peer *p, struct str 
 {
 	struct rtxn *x;
 
-	if (branch.n > sizeof(((struct rtxn *)0)->branch) ||
-	    atomic_load_explicit(&w->st.txns_live, memory_order_relaxed) >=
-		    w->cfg->engine.max_transactions / w->eng->nworkers + 1)
+	if (branch.n > sizeof(((struct rtxn *)0)->branch))
 		return NULL;
 	x = calloc(1, sizeof(*x));
 	if (!x)
@@ -318,8 +316,15 @@ static void on_request(struct worker *w, const struct peer *p, const struct sip_
 		router_reply(w, NULL, p, m, c, 400, "Missing Via Branch", STR_NULL);
 		return;
 	}
-	x = rtxn_new(w, p, c->via.branch, true, method,
-		     method == SIP_METHOD_INVITE ? TXN_INVITE_SERVER : TXN_NONINVITE_SERVER);
+	/* max_transactions bounds what strangers can open; the transactions
+	 * of calls already admitted (BYE, NOTIFY, CANCEL) must never be refused. */
+	if (!c->to.tag.n && stats_get(&w->st.txns_live) >=
+				    w->cfg->engine.max_transactions / w->eng->nworkers + 1)
+		x = NULL;
+	else
+		x = rtxn_new(w, p, c->via.branch, true, method,
+			     method == SIP_METHOD_INVITE ? TXN_INVITE_SERVER
+							 : TXN_NONINVITE_SERVER);
 	if (!x) {
 		router_reply(w, NULL, p, m, c, 503, "Service Unavailable",
 			     STR("Retry-After: 5\r\n"));

@@ -61,6 +61,7 @@ struct worker_stats {
 	_Atomic uint64_t retransmissions_out; /* sent by a transaction's timer */
 	_Atomic uint64_t udp_truncated, send_errors, busy_ns;
 	_Atomic uint64_t calls_active, calls_live, txns_live, timers_live, dialogs_live;
+	_Atomic uint64_t tcp_conns_live; /* tcp_conn_count(), mirrored by the worker's loop */
 	_Atomic uint64_t calls[STATS_CALL__COUNT];
 	_Atomic uint64_t calls_total;
 	_Atomic uint64_t refer_responses[STATS_CODES];

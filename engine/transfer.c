@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "call_priv.h"
+#include "evlog.h"
 #include "log.h"
 
 #define NOTIFY_EXPIRES 60
@@ -86,8 +87,9 @@ static void on_c_answered(struct call *call, const struct sip_msg *m, const stru
 		return;
 	}
 	xr->c_ack_cseq = c->cseq.num;
+	xr->answer_us = call->w->now_us - xr->refer_us;
 	stats_hist_observe(&call->w->st.transfer_answer, stats_transfer_answer_bounds_us,
-			   call->w->now_us - xr->refer_us);
+			   xr->answer_us);
 	if (call->xfer.state != XFER_TRYING && call->xfer.state != XFER_RINGING) {
 		/* The transfer ended while the target was answering. */
 		leg_ack(&call->c, c->cseq.num, STR_NULL, STR_NULL);
@@ -330,6 +332,12 @@ static void op_done(struct xfer *x, enum xfer_outcome o, unsigned status)
 	log_info("transfer: call=%s trunk=%s target=%s outcome=%s status=%u ms=%llu",
 		 call->a.call_id, call->trunk->name, xr->number, xfer_outcome_name(o), status,
 		 (unsigned long long)((call->w->now_us - xr->refer_us) / 1000));
+	evlog_transfer(call->w, &(struct evlog_transfer){
+		.a_call_id = call->a.call_id, .b_call_id = call->b.call_id,
+		.c_call_id = call->c.call_id, .trunk = call->trunk->name,
+		.caller_uri = call->b.local_uri, .target = xr->number,
+		.outcome = xfer_outcome_name(o), .status = status, .accept_us = xr->accept_us,
+		.answer_us = xr->answer_us, .duration_us = call->w->now_us - xr->refer_us });
 }
 
 static const struct xfer_ops transfer_ops = {
@@ -440,9 +448,10 @@ void transfer_on_refer(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 	stats_code(w->st.refer_responses, code);
 	log_debug("worker %u: REFER in %s: %u (%s)", w->id, leg->call_id, code, why);
 	reply_refer(w, x, m, c, code, code == 202 && t.no_subscription);
-	if (code == 202)
-		stats_hist_observe(&w->st.refer_accept, stats_refer_accept_bounds_us,
-				   worker_clock_us() - w->now_us);
+	if (code == 202) {
+		xr->accept_us = worker_clock_us() - w->now_us;
+		stats_hist_observe(&w->st.refer_accept, stats_refer_accept_bounds_us, xr->accept_us);
+	}
 	if (code != 202)
 		return;
 	xr_free(call->xr);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 #include "tcp.h"
 #include "worker.h"
@@ -324,6 +325,9 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 	case TAG_TCP:
 		tcp_on_cqe(w, ptr, cqe);
 		break;
+	case WORKER_TAG_METRICS:
+		metrics_on_cqe(w, ptr, cqe);
+		break;
 	default:
 		break;
 	}
@@ -365,6 +369,7 @@ static void worker_loop(struct worker *w)
 		/* Mirrors of single-threaded counts, for the scraping thread. */
 		atomic_store_explicit(&w->st.timers_live, wheel_count(&w->wheel), memory_order_relaxed);
 		atomic_store_explicit(&w->st.dialogs_live, w->dialogs.count, memory_order_relaxed);
+		atomic_store_explicit(&w->st.tcp_conns_live, tcp_conn_count(w), memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->st.busy_ns, (worker_clock_us() - t0) * 1000u,
 					  memory_order_relaxed);
 	}
@@ -416,7 +421,8 @@ static int worker_io_setup(struct worker *w)
 		sock_rx_init(w, &w->own, multishot);
 		recv_arm(w, &w->own);
 	}
-	return tcp_worker_init(w);
+	r = tcp_worker_init(w);
+	return r ? r : metrics_worker_init(w);
 }
 
 /* Let the sends queued so far (the BYEs of a stop, the last responses)
@@ -567,10 +573,30 @@ static int engine_spawn(struct engine *e)
 	return 0;
 }
 
+/* SO_REUSEPORT would let a second xferd on the same port share the
+ * traffic silently: a plain bind first proves the port is free. */
+static int port_probe(const struct config_addr *a, int type)
+{
+	int fd = socket(a->sa.ss_family, type | SOCK_CLOEXEC, 0), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->sa_len) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 int engine_start(struct engine *e, const struct config *cfg)
 {
-	int r = 0;
+	int r = port_probe(&cfg->engine.listen, SOCK_DGRAM);
 
+	if (!r)
+		r = port_probe(&cfg->engine.listen, SOCK_STREAM);
+	if (r) {
+		log_error("cannot listen on %s: %s", cfg->engine.listen.text, strerror(-r));
+		return r;
+	}
 	e->cfg = cfg;
 	e->nworkers = cfg->engine.workers;
 	atomic_store(&e->stop, false);

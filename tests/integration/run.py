@@ -1,0 +1,1279 @@
+#!/usr/bin/env python3
+"""run.py: xferd's integration tests: xferd between sipp peers on loopback.
+
+Each test starts its own xferd on free ports of 127.0.0.1 with a config of
+its own, drives it with sipp (scenarios/*.xml or sipp's built-in uac/uas)
+or with raw datagrams, checks the SIP messages both sides saw (sipp's
+-trace_msg logs), then stops xferd with SIGTERM and requires exit status 0
+and no "error" line in its log. Standard library only.
+
+    run.py --xferd PATH [--only NAME[,NAME...]] [--list] [--keep]
+           [--transport udp,tcp] [--sipp PATH]
+
+Prints one line per test (PASS/FAIL name seconds; on failure the reason,
+the tails of the logs and the kept directory; --keep keeps the directories
+of passed tests too), then "integration: N passed, M failed"; exits 1 if
+any test failed.
+
+Transports: every test that makes sense over TCP is declared with
+transports=("udp", "tcp"); its TCP variant is named "NAME[tcp]" and only
+runs when "tcp" is in --transport (default: udp only, see DEFAULT_TRANSPORTS).
+"""
+
+import argparse
+import datetime
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIOS = os.path.join(HERE, "scenarios")
+LOOPBACK = "127.0.0.1"  # the only address any test ever sends to
+
+# sipp's -t value per transport; "u1"/"t1": one socket for all calls.
+SIPP_TRANSPORT = {"udp": "u1", "tcp": "t1"}
+DEFAULT_TRANSPORTS = ("udp",)  # add "tcp" once xferd's TCP is meant to pass
+
+TRUNK_NUMBERS = ("+14155550100", "+14155550101")
+CALLER = "+14155551234"  # From user of the custom UAC scenarios
+UNKNOWN_NUMBER = "+14155559999"
+
+SIPP_GRACE = 10     # s a sipp run may take beyond its own -timeout
+KILL_GRACE = 2      # s between SIGTERM and SIGKILL
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+# ---------------------------------------------------------------- ports
+
+class Ports:
+    """Free ports of 127.0.0.1, found by binding UDP and TCP sockets and
+    closing them; never handed out twice in one run."""
+
+    def __init__(self):
+        self.taken = set()
+
+    @staticmethod
+    def is_free(port):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                return False
+            finally:
+                s.close()
+        return True
+
+    def block(self, n):
+        """The first of n consecutive free ports."""
+        for _ in range(1000):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((LOOPBACK, 0))
+            base = s.getsockname()[1]
+            s.close()
+            ports = range(base, base + n)
+            if base + n > 65535 or any(p in self.taken for p in ports):
+                continue
+            if all(self.is_free(p) for p in ports):
+                self.taken.update(ports)
+                return base
+        raise TestFailure("no block of %d free ports on %s" % (n, LOOPBACK))
+
+    def one(self):
+        return self.block(1)
+
+
+def port_bound(port, transport):
+    """True if some socket of this host is bound to port (UDP) or listens
+    on it (TCP), read from /proc so that probing cannot steal the port."""
+    files = {"udp": ("/proc/net/udp", "/proc/net/udp6"),
+             "tcp": ("/proc/net/tcp", "/proc/net/tcp6")}[transport]
+    want = ":%04X" % port
+    for path in files:
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[1].endswith(want) and (transport == "udp" or fields[3] == "0A"):
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+# ------------------------------------------------------------ processes
+
+def stop_process(p, sig=signal.SIGTERM, grace=KILL_GRACE):
+    """Ends p (a Popen we started): sig, then SIGKILL after grace seconds."""
+    if p.poll() is not None:
+        return p.returncode
+    try:
+        p.send_signal(sig)
+        return p.wait(timeout=grace)
+    except ProcessLookupError:
+        return p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait(timeout=5)
+
+
+def tail(path, n=15):
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    return lines[-n:]
+
+
+# ------------------------------------------------------- SIP messages
+
+COMPACT = {"i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact",
+           "l": "content-length", "c": "content-type", "k": "supported",
+           "s": "subject", "e": "content-encoding", "o": "event", "r": "refer-to"}
+
+
+class SipMsg:
+    """One SIP message as text: start line, headers in order, body."""
+
+    def __init__(self, text, direction="", stamp=""):
+        self.direction = direction  # "sent" / "received" (sipp's view)
+        self.stamp = stamp
+        self.lost = False           # dropped by sipp itself (-lost)
+        text = text.replace("\r\n", "\n")
+        head, _, body = text.partition("\n\n")
+        lines = head.split("\n")
+        self.start = lines[0].strip()
+        self.headers = []
+        for line in lines[1:]:
+            if line[:1] in (" ", "\t") and self.headers:
+                name, value = self.headers[-1]
+                self.headers[-1] = (name, value + " " + line.strip())
+                continue
+            name, sep, value = line.partition(":")
+            if not sep:
+                continue
+            name = name.strip().lower()
+            self.headers.append((COMPACT.get(name, name), value.strip()))
+        self.body = body.rstrip("\n")
+
+    @property
+    def is_request(self):
+        return not self.start.startswith("SIP/2.0 ")
+
+    @property
+    def method(self):
+        return self.start.split(" ", 1)[0] if self.is_request else None
+
+    @property
+    def status(self):
+        return None if self.is_request else int(self.start.split(" ")[1])
+
+    @property
+    def ruri(self):
+        return self.start.split(" ")[1] if self.is_request else None
+
+    def all(self, name):
+        name = name.lower()
+        return [v for n, v in self.headers if n == name]
+
+    def get(self, name):
+        v = self.all(name)
+        return v[0] if v else None
+
+    def vias(self):
+        out = []
+        for v in self.all("via"):
+            out += [x.strip() for x in v.split(",") if x.strip()]
+        return out
+
+    @property
+    def call_id(self):
+        return self.get("call-id")
+
+    @property
+    def cseq(self):
+        num, _, method = (self.get("cseq") or "").partition(" ")
+        return (int(num) if num.isdigit() else None, method.strip())
+
+    @staticmethod
+    def tag_of(value):
+        value = re.sub(r"<[^>]*>", "", value or "")
+        m = re.search(r";\s*tag=([^;\s,]+)", value)
+        return m.group(1) if m else None
+
+    @property
+    def from_tag(self):
+        return self.tag_of(self.get("from"))
+
+    @property
+    def to_tag(self):
+        return self.tag_of(self.get("to"))
+
+    @staticmethod
+    def user_of(value):
+        m = re.search(r"sips?:([^@;>\s]+)@", value or "")
+        return m.group(1) if m else None
+
+    @staticmethod
+    def hostport_of_via(via):
+        m = re.match(r"SIP\s*/\s*2\.0\s*/\s*\w+\s+([^;\s]+)", via)
+        return m.group(1) if m else None
+
+    @staticmethod
+    def branch_of_via(via):
+        m = re.search(r";\s*branch=([^;\s,]+)", via)
+        return m.group(1) if m else None
+
+    @property
+    def branch(self):
+        v = self.vias()
+        return self.branch_of_via(v[0]) if v else None
+
+    def brief(self):
+        return "%s %s (Call-ID %s, CSeq %s)" % (self.direction, self.start,
+                                                self.call_id, self.get("cseq"))
+
+
+# A block starts with a dashed line and a time stamp. sipp writes notes
+# without a line end, so they end up on the separator's line: "UDP message
+# lost (recv)." says the message just logged as received was then dropped
+# (-lost); "voluntary lost (while sending)" is about a message that sipp
+# never logged nor sent.
+SIPP_SEPARATOR = re.compile(r"-{20,} (\d{4}-\d\d-\d\d \S+)\s*$")
+SIPP_HEADLINE = re.compile(r"^(UDP|TCP|TLS|SCTP) message (received|sent)\b")
+
+
+def read_sipp_messages(path):
+    """The messages of a sipp -trace_msg log, in order; those sipp dropped
+    itself (-lost) have .lost set."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return []
+    msgs, block, stamp = [], None, ""
+
+    def flush(note):
+        if not block:
+            return
+        m = SIPP_HEADLINE.match(block[0])
+        if not m:
+            return
+        text = "\n".join(block[1:]).lstrip("\n")
+        if text.strip():
+            msg = SipMsg(text, m.group(2), stamp)
+            msg.lost = "lost (recv)" in note
+            msgs.append(msg)
+
+    for line in lines:
+        sep = SIPP_SEPARATOR.search(line)
+        if sep:
+            note = line[:sep.start()]
+            flush(note)
+            block, stamp = [], sep.group(1)
+        elif block is not None:
+            block.append(line.rstrip("\r"))
+    flush("")
+    return msgs
+
+
+# ----------------------------------------------------------------- sipp
+
+class Sipp:
+    """One sipp process, in the foreground, bounded by -timeout and by a
+    subprocess timeout; its logs go to the test's directory."""
+
+    def __init__(self, ctx, name, scenario, port, calls, timeout, target=None,
+                 service=None, rate=None, extra=()):
+        self.ctx, self.name, self.port, self.calls = ctx, name, port, calls
+        self.timeout = timeout
+        d = ctx.dir
+        self.msg_log = os.path.join(d, name + "_messages.log")
+        self.err_log = os.path.join(d, name + "_errors.log")
+        self.stat_csv = os.path.join(d, name + "_stats.csv")
+        self.screen = os.path.join(d, name + "_screen.log")
+        self.out = os.path.join(d, name + "_stdout.log")
+        self.logs = os.path.join(d, name + "_logs.log")
+        if scenario in ("uac", "uas"):
+            scen = ["-sn", scenario]
+        else:
+            scen = ["-sf", os.path.join(SCENARIOS, scenario)]
+        media = ctx.ports.block(4)  # sipp binds media port and +2 (video)
+        args = [ctx.sipp_exe] + ([target] if target else []) + scen + [
+            "-t", SIPP_TRANSPORT[ctx.transport],
+            "-i", LOOPBACK, "-p", str(port),
+            "-mi", LOOPBACK, "-mp", str(media),
+            "-cp", str(ctx.ports.one()),
+            "-m", str(calls),
+            "-timeout", "%ds" % timeout, "-timeout_error",
+            "-nostdin",
+            "-trace_msg", "-message_file", self.msg_log,
+            "-trace_err", "-error_file", self.err_log,
+            "-trace_stat", "-stf", self.stat_csv,
+            "-trace_screen", "-screen_file", self.screen,
+            "-trace_logs", "-log_file", self.logs,
+        ]
+        if service:
+            args += ["-s", service]
+        if rate:
+            args += ["-r", str(rate), "-rp", "1000"]
+        args += list(extra)
+        self.args = args
+        self.proc = None
+        self.rc = None
+
+    def start(self):
+        env = dict(os.environ)
+        env.setdefault("TERM", "dumb")
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(self.args, cwd=self.ctx.dir, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.ctx.procs.append(self.proc)
+        self.ctx.sipps.append(self)
+        return self
+
+    def wait_listening(self, limit=5.0):
+        """For a UAS: until its SIP port is bound (so a UAC may start)."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise TestFailure("%s exited (%s) before listening" % (self.name, self.proc.returncode))
+            if port_bound(self.port, self.ctx.transport):
+                return self
+            time.sleep(0.02)
+        raise TestFailure("%s not listening on port %d after %.0f s" % (self.name, self.port, limit))
+
+    def wait(self):
+        try:
+            self.rc = self.proc.wait(timeout=self.timeout + SIPP_GRACE)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc)
+            raise TestFailure("%s did not exit within %d s" % (self.name, self.timeout + SIPP_GRACE))
+        return self
+
+    def run(self):
+        return self.start().wait()
+
+    def stats(self):
+        """SuccessfulCall(C), FailedCall(C) of the last statistics row."""
+        try:
+            with open(self.stat_csv, errors="replace") as f:
+                rows = [r for r in f.read().splitlines() if r.strip()]
+        except OSError:
+            return None
+        if len(rows) < 2:
+            return None
+        head, last = rows[0].split(";"), rows[-1].split(";")
+        try:
+            return (int(last[head.index("SuccessfulCall(C)")]),
+                    int(last[head.index("FailedCall(C)")]))
+        except (ValueError, IndexError):
+            return None
+
+    def messages(self):
+        return read_sipp_messages(self.msg_log)
+
+    def received(self, pred=None):
+        """What sipp received and did not drop itself (-lost)."""
+        return [m for m in self.messages()
+                if m.direction == "received" and not m.lost and (pred is None or pred(m))]
+
+    def sent(self, pred=None):
+        """What sipp put on the wire (not what -lost dropped)."""
+        return [m for m in self.messages()
+                if m.direction == "sent" and not m.lost and (pred is None or pred(m))]
+
+    def expect_ok(self, calls=None):
+        """sipp exit status 0, and every call of -m (or calls) successful."""
+        calls = self.calls if calls is None else calls
+        self.ctx.check_no_duplicates()  # the likelier root cause, if any
+        st = self.stats()
+        check(self.rc == 0, "%s: sipp exit status %s (0: all calls succeeded), stats %s"
+              % (self.name, self.rc, st))
+        check(st is not None, "%s: no statistics in %s" % (self.name, self.stat_csv))
+        check(st == (calls, 0), "%s: %d successful, %d failed calls; expected %d successful"
+              % (self.name, st[0], st[1], calls))
+
+    def wait_for(self, pred, what, limit):
+        """Until sipp's message log shows a message matching pred."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if any(pred(m) for m in self.messages()):
+                return
+            if self.proc.poll() is not None:
+                raise TestFailure("%s exited (%s) before %s" % (self.name, self.proc.returncode, what))
+            time.sleep(0.05)
+        raise TestFailure("%s: no %s within %.0f s" % (self.name, what, limit))
+
+
+# ---------------------------------------------------------------- xferd
+
+ERROR_LINE = re.compile(r"^\S+ error ")
+
+
+class Xferd:
+    """xferd on a config file of the test's directory."""
+
+    def __init__(self, ctx, workers=1, trusted="127.0.0.0/8", numbers=TRUNK_NUMBERS,
+                 engine=None, uas_port=None):
+        self.ctx = ctx
+        self.workers = workers
+        # PORT, and PORT+1+i for worker i when workers > 1; a margin of one.
+        self.port = ctx.ports.block(workers + 2)
+        self.uas_port = uas_port or ctx.ports.one()
+        self.gateway_port = ctx.ports.one()  # nothing listens: no test transfers
+        self.engine = {
+            "listen": "%s:%d" % (LOOPBACK, self.port),
+            "workers": str(workers),
+            "trusted": trusted,
+            "transfer_timeout": "30",
+            "drain_timeout": "2",
+            "t1_ms": "100",
+            "log_level": "info",
+        }
+        self.engine.update(engine or {})
+        self.numbers = list(numbers)
+        self.config = os.path.join(ctx.dir, "xferd.ini")
+        self.log = os.path.join(ctx.dir, "xferd.log")
+        self.proc = None
+        self.rc = None
+        self.sigterm_at = None
+
+    @property
+    def drain_timeout(self):
+        return float(self.engine["drain_timeout"])
+
+    @property
+    def target(self):
+        return "%s:%d" % (LOOPBACK, self.port)
+
+    @property
+    def trunk_uri(self):
+        uri = "sip:agent@%s:%d" % (LOOPBACK, self.uas_port)
+        return uri + (";transport=tcp" if self.ctx.transport == "tcp" else "")
+
+    def config_text(self, numbers=None):
+        lines = ["; written by tests/integration/run.py", "[engine]"]
+        lines += ["%s = %s" % kv for kv in self.engine.items()]
+        lines += ["", "[pstn]", "gateway = sip:%s:%d" % (LOOPBACK, self.gateway_port),
+                  "geo_allow = 1 44", "",
+                  "[trunk acme]", "domain = acme.zt.example.net",
+                  "uri = %s" % self.trunk_uri,
+                  "numbers = %s" % " ".join(numbers or self.numbers), ""]
+        return "\n".join(lines)
+
+    def write_config(self, numbers=None):
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(self.config_text(numbers))
+        os.replace(tmp, self.config)
+
+    def start(self):
+        self.write_config()
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([self.ctx.xferd_exe, "-c", self.config], cwd=self.ctx.dir,
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        self.ctx.procs.append(self.proc)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, limit=5.0):
+        """Until xferd answers an OPTIONS on its port."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise TestFailure("xferd exited with status %s at start" % self.proc.returncode)
+            c = RawClient(self.port)
+            try:
+                rsp = c.exchange(options_request(self.port, lport=c.lport), wait=0.2)
+            except OSError:
+                rsp = []
+            finally:
+                c.close()
+            if any(r.status == 200 for r in rsp):
+                return
+            time.sleep(0.05)
+        raise TestFailure("xferd does not answer OPTIONS on %s after %.0f s" % (self.target, limit))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        check(self.alive(), "xferd died (exit status %s)" % self.proc.returncode)
+        if sig == signal.SIGTERM and self.sigterm_at is None:
+            self.sigterm_at = time.monotonic()
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, limit):
+        try:
+            self.rc = self.proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.rc
+
+    def log_lines(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+    def wait_log(self, pattern, limit):
+        end = time.monotonic() + limit
+        rx = re.compile(pattern)
+        while time.monotonic() < end:
+            if any(rx.search(l) for l in self.log_lines()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def finish(self):
+        """The end of every test: xferd still running, no call left once
+        every peer is done, drains on SIGTERM and exits 0 within
+        drain_timeout, logged no error."""
+        stopped_here = self.sigterm_at is None
+        if stopped_here:
+            check(self.alive(), "xferd died during the test (exit status %s)" % self.proc.returncode)
+            self.signal(signal.SIGTERM)
+        rc = self.wait_exit(max(0.0, self.sigterm_at + self.drain_timeout + 2 - time.monotonic()))
+        check(rc is not None, "xferd still running %.0f s after SIGTERM (drain_timeout %g s)"
+              % (time.monotonic() - self.sigterm_at, self.drain_timeout))
+        check(rc == 0, "xferd exit status %s after SIGTERM (expected 0)" % rc)
+        errors = [l for l in self.log_lines() if ERROR_LINE.match(l)]
+        check(not errors, "xferd logged errors: %s" % errors[:3])
+        leaks = [l for l in self.log_lines() if "drain timeout" in l]
+        if stopped_here:
+            leaks += [l for l in self.log_lines() if re.search(r"draining: [1-9]\d* calls? active", l)]
+        check(not leaks, "calls still active in xferd after every peer was done (leaked): %s"
+              % leaks[:1])
+
+
+# ---------------------------------------------------------- raw sockets
+
+def options_request(port, lport, transport="udp", branch=None, call_id=None):
+    branch = branch or "z9hG4bK-probe-%08x" % random.getrandbits(32)
+    call_id = call_id or "probe-%08x@%s" % (random.getrandbits(32), LOOPBACK)
+    return ("OPTIONS sip:%s:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/%s %s:%d;branch=%s;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:probe@%s>;tag=probe%08x\r\n"
+            "To: <sip:%s:%d>\r\n"
+            "Call-ID: %s\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+            % (LOOPBACK, port, transport.upper(), LOOPBACK, lport, branch, LOOPBACK,
+               random.getrandbits(32),
+               LOOPBACK, port, call_id)).encode()
+
+
+class RawClient:
+    """A socket of our own to xferd's port: send bytes, read SIP messages."""
+
+    def __init__(self, port, transport="udp"):
+        self.transport = transport
+        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        self.sock.bind((LOOPBACK, 0))
+        self.lport = self.sock.getsockname()[1]
+        self.dest = (LOOPBACK, port)
+        self.buf = b""
+        if transport == "tcp":
+            self.sock.settimeout(2.0)
+            self.sock.connect(self.dest)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        if self.transport == "udp":
+            self.sock.sendto(data, self.dest)
+        else:
+            self.sock.sendall(data)
+
+    def recv(self, wait):
+        """The next SIP message within wait seconds, or None."""
+        end = time.monotonic() + wait
+        while True:
+            if self.transport == "tcp":
+                msg = self._frame()
+                if msg:
+                    return msg
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if self.transport == "udp":
+                return SipMsg(data.decode("utf-8", "replace"), "received")
+            if not data:
+                return None
+            self.buf += data
+
+    def _frame(self):
+        head, sep, rest = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        m = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head)
+        n = int(m.group(1)) if m else 0
+        if len(rest) < n:
+            return None
+        self.buf = rest[n:]
+        return SipMsg((head + sep + rest[:n]).decode("utf-8", "replace"), "received")
+
+    def exchange(self, data, wait=2.0):
+        """Sends data, returns the responses up to the first final one."""
+        self.send(data)
+        out = []
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            m = self.recv(end - time.monotonic())
+            if m is None:
+                break
+            out.append(m)
+            if not m.is_request and m.status >= 200:
+                break
+        return out
+
+
+# ---------------------------------------------------------- test context
+
+class Ctx:
+    def __init__(self, name, transport, args, ports):
+        self.name, self.transport = name, transport
+        self.xferd_exe, self.sipp_exe = args.xferd, args.sipp
+        self.ports = ports
+        self.dir = tempfile.mkdtemp(prefix="xferd-it-%s-" % re.sub(r"\W", "_", name))
+        self.procs, self.sipps = [], []
+        self.xferd = None
+
+    def start_xferd(self, **kw):
+        self.xferd = Xferd(self, **kw).start()
+        return self.xferd
+
+    def sipp(self, name, scenario, calls=1, timeout=15, **kw):
+        """A UAC (service given: it calls xferd) or a UAS (on the trunk's port)."""
+        x = self.xferd
+        if kw.get("service"):
+            port = kw.pop("port", None) or self.ports.one()
+            return Sipp(self, name, scenario, port, calls, timeout, target=x.target, **kw)
+        return Sipp(self, name, scenario, x.uas_port, calls, timeout, **kw)
+
+    def uas(self, scenario, calls=1, timeout=15, name="uas", **kw):
+        return self.sipp(name, scenario, calls, timeout, **kw).start().wait_listening()
+
+    def uac(self, scenario, service=TRUNK_NUMBERS[0], calls=1, timeout=15, name="uac", **kw):
+        return self.sipp(name, scenario, calls, timeout, service=service, **kw)
+
+    def check_no_duplicates(self):
+        """No peer got the same request (Call-ID, branch, CSeq) from xferd
+        twice within T1/10: that is a duplicate send, not a retransmission
+        (Timer A/E start at T1). The margin is wide because only receive
+        times are known: a peer that stalled for most of T1 reads a real
+        retransmission right after the original."""
+        if not self.xferd:
+            return
+        limit = float(self.xferd.engine["t1_ms"]) / 10000.0
+        for s in self.sipps:
+            seen = {}
+            for m in s.messages():
+                if m.direction != "received" or not m.is_request:
+                    continue
+                key = (m.call_id, m.branch, m.get("cseq"))
+                t = stamp_seconds(m.stamp)
+                if key in seen and t is not None and t - seen[key] < limit:
+                    raise TestFailure(
+                        "%s got %s twice from xferd %.2f ms apart (Call-ID %s, branch %s): "
+                        "a duplicate send, not a retransmission (T1 = %s ms)"
+                        % (s.name, m.method, (t - seen[key]) * 1000, m.call_id, m.branch,
+                           self.xferd.engine["t1_ms"]))
+                seen[key] = t
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            try:
+                stop_process(p)
+            except Exception:  # keep killing the others
+                pass
+
+    def failure_report(self):
+        out = []
+        if self.xferd:
+            out.append("  --- xferd log (%s), last lines:" % self.xferd.log)
+            out += ["    " + l for l in tail(self.xferd.log, 25)]
+        for s in self.sipps:
+            out.append("  --- %s: %s" % (s.name, " ".join(s.args)))
+            out.append("      exit status %s, stats (successful, failed) %s" % (s.rc, s.stats()))
+            for path, n in ((s.err_log, 12), (s.out, 5)):
+                lines = [l for l in tail(path, n) if l.strip()]
+                if lines:
+                    out.append("      %s:" % os.path.basename(path))
+                    out += ["        " + l[:300] for l in lines]
+            msgs = s.messages()
+            if msgs:
+                out.append("      last messages of %s:" % os.path.basename(s.msg_log))
+                out += ["        " + m.brief() for m in msgs[-6:]]
+        return out
+
+
+# ---------------------------------------------------------------- checks
+
+def stamp_seconds(stamp):
+    """sipp's "2026-11-25 10:59:07.261596" as seconds, or None."""
+    try:
+        return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    except ValueError:
+        return None
+
+
+def by_call(msgs):
+    calls = {}
+    for m in msgs:
+        calls.setdefault(m.call_id, []).append(m)
+    return calls
+
+
+def check_relayed_calls(x, uac, uas, n, caller_user, via_ports=None):
+    """The B2BUA checks of n caller-hangs-up calls, from both message logs:
+    every call reached the endpoint once with its own Call-ID, tags and Via,
+    the caller's number, Max-Forwards one less, the offer unchanged; the
+    caller got 100 Trying; the ACK and BYE went across."""
+    a_invites = {m.call_id: m for m in uac.sent(lambda m: m.method == "INVITE")}
+    b_msgs = uas.received()
+    b_invites = {}
+    for m in b_msgs:
+        if m.method == "INVITE" and not m.to_tag:
+            b_invites.setdefault(m.call_id, m)
+    check(len(a_invites) == n, "uac sent %d calls, expected %d" % (len(a_invites), n))
+    check(len(b_invites) == n, "the endpoint got %d distinct calls (Call-IDs) for %d placed"
+          % (len(b_invites), n))
+    shared = set(a_invites) & set(b_invites)
+    check(not shared, "Call-ID reused on the B leg (not a B2BUA): %s" % sorted(shared)[:2])
+    a_tags = {m.from_tag for m in a_invites.values()}
+    b_tags = {m.from_tag for m in b_invites.values()}
+    check(not (a_tags & b_tags), "caller's From tag reused on the B leg: %s" % sorted(a_tags & b_tags)[:2])
+    a_body = {m.body.strip() for m in a_invites.values()}
+    seen_ports = set()
+    for cid, inv in b_invites.items():
+        vias = inv.vias()
+        check(len(vias) == 1, "B-leg INVITE %s has %d Via headers (the caller's leaked?): %s"
+              % (cid, len(vias), vias))
+        hp = SipMsg.hostport_of_via(vias[0])
+        host, _, port = hp.rpartition(":")
+        check(host == LOOPBACK, "B-leg Via host %s, expected xferd's %s" % (hp, LOOPBACK))
+        seen_ports.add(int(port))
+        allowed = via_ports or {x.port}
+        check(int(port) in allowed, "B-leg Via %s names none of xferd's ports %s" % (hp, sorted(allowed)))
+        check(SipMsg.user_of(inv.get("from")) == caller_user,
+              "B-leg From %r: caller's number %r not kept" % (inv.get("from"), caller_user))
+        check(inv.ruri == x.trunk_uri, "B-leg Request-URI %s, expected the trunk's %s"
+              % (inv.ruri, x.trunk_uri))
+        check(inv.get("max-forwards") == "69", "B-leg Max-Forwards %r, expected 69 (70 - 1)"
+              % inv.get("max-forwards"))
+        check(inv.body.strip() in a_body, "SDP offer changed on the B leg:\n%s" % inv.body)
+        acks = [m for m in b_msgs if m.call_id == cid and m.method == "ACK"]
+        byes = [m for m in b_msgs if m.call_id == cid and m.method == "BYE"]
+        check(acks, "B leg %s: the endpoint never got the ACK of its 200" % cid)
+        check(byes, "B leg %s: the endpoint never got the caller's BYE" % cid)
+        check(acks[0].to_tag and byes[0].to_tag, "B leg %s: ACK/BYE without the endpoint's To tag" % cid)
+    if via_ports:
+        check(seen_ports == set(via_ports), "B legs left from worker ports %s only, expected all of %s"
+              % (sorted(seen_ports), sorted(via_ports)))
+    a_rx = by_call(uac.received())
+    b_addr = re.compile(r":%d(?!\d)" % uas.port)
+    for cid in a_invites:
+        rx = a_rx.get(cid, [])
+        check(any(m.status == 100 for m in rx), "call %s: no 100 Trying for the caller" % cid)
+        oks = [m for m in rx if m.status == 200 and m.cseq[1] == "INVITE"]
+        check(oks, "call %s: the caller never got the 200" % cid)
+        check(oks[0].to_tag and oks[0].to_tag not in {m.to_tag for m in uas.sent()} - {None},
+              "call %s: the endpoint's To tag leaked to the caller" % cid)
+        for m in rx:
+            for name, value in m.headers:
+                if name in ("via", "contact", "record-route", "route"):
+                    check(not b_addr.search(value),
+                          "call %s: the endpoint's address leaked to the caller in %s: %s"
+                          % (cid, name, value))
+
+
+# ------------------------------------------------------------------ tests
+
+TESTS = []
+
+
+def test(name, transports=("udp", "tcp")):
+    def deco(fn):
+        TESTS.append((name, fn, transports))
+        return fn
+    return deco
+
+
+@test("options_ping")
+def t_options_ping(ctx):
+    ctx.start_xferd()
+    uac = ctx.uac("uac_options.xml", calls=3, rate=20).run()
+    uac.expect_ok()
+    rsp = uac.received()
+    check(len([m for m in rsp if m.status == 200]) >= 3, "fewer than 3 responses 200 to OPTIONS")
+    for m in rsp:
+        check(m.status == 200 and m.cseq == (1, "OPTIONS") and m.to_tag,
+              "OPTIONS answered %r (CSeq %r, To tag %r); expected 200 with a To tag"
+              % (m.start, m.get("cseq"), m.to_tag))
+    sent = {m.call_id: m.branch for m in uac.sent()}
+    for m in rsp:
+        check(sent.get(m.call_id) == m.branch, "200 to OPTIONS does not echo Call-ID and Via branch")
+
+
+@test("basic_call")
+def t_basic_call(ctx):
+    x = ctx.start_xferd()
+    uas = ctx.uas("uas", calls=10, timeout=25)
+    uac = ctx.uac("uac", calls=10, rate=20, timeout=20).run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    check_relayed_calls(x, uac, uas, 10, caller_user="sipp")
+
+
+@test("callee_hangs_up")
+def t_callee_hangs_up(ctx):
+    ctx.start_xferd()
+    uas = ctx.uas("uas_bye.xml")
+    uac = ctx.uac("uac_callee_bye.xml").run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    inv = uac.sent(lambda m: m.method == "INVITE")[0]
+    ok = uac.received(lambda m: m.status == 200 and m.cseq[1] == "INVITE")[0]
+    byes = uac.received(lambda m: m.method == "BYE")
+    check(byes, "the caller got no BYE")
+    bye = byes[0]
+    check(bye.call_id == inv.call_id, "BYE to the caller has Call-ID %s, the A leg's is %s"
+          % (bye.call_id, inv.call_id))
+    check(bye.from_tag == ok.to_tag and bye.to_tag == inv.from_tag,
+          "BYE to the caller has tags From %s To %s; the A dialog is local %s remote %s"
+          % (bye.from_tag, bye.to_tag, ok.to_tag, inv.from_tag))
+    check(uas.received(lambda m: m.status == 200 and m.cseq[1] == "BYE"),
+          "the endpoint's BYE got no 200")
+    b_inv = uas.received(lambda m: m.method == "INVITE")[0]
+    check(SipMsg.user_of(b_inv.get("from")) == CALLER, "B-leg From %r, expected caller %s"
+          % (b_inv.get("from"), CALLER))
+
+
+@test("cancel_before_answer")
+def t_cancel_before_answer(ctx):
+    ctx.start_xferd()
+    uas = ctx.uas("uas_ring_487.xml")
+    uac = ctx.uac("uac_cancel.xml").run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    rx = uac.received()
+    check(any(m.status == 200 and m.cseq[1] == "CANCEL" for m in rx), "CANCEL not answered 200")
+    check(any(m.status == 487 and m.cseq[1] == "INVITE" for m in rx), "INVITE not answered 487")
+    check(not any(m.status == 200 and m.cseq[1] == "INVITE" for m in rx),
+          "the caller got a 200 for a cancelled INVITE")
+    b_inv = uas.received(lambda m: m.method == "INVITE")[0]
+    b_cancel = uas.received(lambda m: m.method == "CANCEL")[0]
+    check(b_cancel.branch == b_inv.branch, "B-leg CANCEL branch %s differs from its INVITE's %s "
+          "(RFC 3261 9.1)" % (b_cancel.branch, b_inv.branch))
+    check(b_cancel.cseq == (b_inv.cseq[0], "CANCEL"), "B-leg CANCEL CSeq %r for INVITE CSeq %r"
+          % (b_cancel.get("cseq"), b_inv.get("cseq")))
+    acks = uas.received(lambda m: m.method == "ACK")
+    check(acks and acks[0].branch == b_inv.branch, "the 487 was not acknowledged on the INVITE's branch")
+
+
+@test("lossy_udp", transports=("udp",))
+def t_lossy_udp(ctx):
+    # 10 % of the messages each sipp sends or receives are dropped: sipp's
+    # retransmissions and xferd's transaction timers must still finish
+    # every call, and a retransmitted INVITE must not make a second call.
+    ctx.start_xferd(engine={"log_level": "debug"})
+    uas = ctx.uas("uas_lossy.xml", calls=20, timeout=60, extra=["-lost", "10"])
+    uac = ctx.uac("uac_lossy.xml", calls=20, rate=10, timeout=50, extra=["-lost", "10"]).run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    b_calls = {m.call_id for m in uas.received(lambda m: m.method == "INVITE" and not m.to_tag)}
+    check(len(b_calls) == 20, "the endpoint saw %d calls for 20 placed" % len(b_calls))
+
+
+def reject_test(ctx, scenario, service=TRUNK_NUMBERS[0], **xferd_kw):
+    """An INVITE that must be refused: the UAC scenario checks the status;
+    an endpoint listens on the trunk's port and must see nothing."""
+    ctx.start_xferd(**xferd_kw)
+    uas = ctx.uas("uas", calls=1, timeout=30)
+    uac = ctx.uac(scenario, service=service).run()
+    uac.expect_ok()
+    time.sleep(0.2)
+    check(not uas.received(), "a refused INVITE reached the endpoint: %s"
+          % [m.brief() for m in uas.received()][:2])
+    return uac
+
+
+@test("not_trusted_403")
+def t_not_trusted_403(ctx):
+    reject_test(ctx, "uac_reject_403.xml", trusted="127.0.0.2/32")
+
+
+@test("unknown_number_404")
+def t_unknown_number_404(ctx):
+    reject_test(ctx, "uac_reject_404.xml", service=UNKNOWN_NUMBER)
+
+
+@test("max_forwards_483")
+def t_max_forwards_483(ctx):
+    reject_test(ctx, "uac_reject_483.xml")
+
+
+@test("require_420")
+def t_require_420(ctx):
+    uac = reject_test(ctx, "uac_reject_420.xml")
+    r = uac.received(lambda m: m.status == 420)[0]
+    check([v.strip() for v in r.all("unsupported")] == ["foo"],
+          "420 carries Unsupported %r, expected ['foo']" % r.all("unsupported"))
+
+
+@test("over_capacity_503")
+def t_over_capacity_503(ctx):
+    ctx.start_xferd(engine={"max_calls": "1"})
+    uas = ctx.uas("uas_answer.xml", calls=2, timeout=30)
+    held = ctx.uac("uac_long.xml", name="uac_held", extra=["-d", "2500"]).start()
+    uas.wait_for(lambda m: m.method == "ACK", "ACK of the first call", 5)
+    over = ctx.uac("uac_reject_503.xml", name="uac_over").run()
+    over.expect_ok()
+    held.wait()
+    held.expect_ok()
+    uas.wait_for(lambda m: m.method == "BYE", "BYE of the held call (its caller hung up)", 2)
+    # The held call is over: its capacity must come back.
+    after = ctx.uac("uac_long.xml", name="uac_after", extra=["-d", "0"]).run()
+    after.expect_ok()
+    uas.wait()
+    uas.expect_ok()
+    n = len({m.call_id for m in uas.received(lambda m: m.method == "INVITE")})
+    check(n == 2, "the endpoint saw %d calls; expected 2 (the refused one must not reach it)" % n)
+
+
+@test("bye_unknown_dialog_481")
+def t_bye_unknown_dialog_481(ctx):
+    ctx.start_xferd()
+    ctx.uac("uac_bye_481.xml", calls=2, rate=20).run().expect_ok()
+
+
+@test("reinvite_relayed")
+def t_reinvite_relayed(ctx):
+    ctx.start_xferd()
+    uas = ctx.uas("uas_reinvite.xml")
+    uac = ctx.uac("uac_reinvite.xml").run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    b_invs = uas.received(lambda m: m.method == "INVITE")
+    first = b_invs[0]
+    re_invs = [m for m in b_invs if m.to_tag]
+    check(re_invs, "the endpoint got no re-INVITE")
+    reinv = re_invs[0]
+    check(reinv.call_id == first.call_id and reinv.from_tag == first.from_tag,
+          "re-INVITE not in the B dialog (Call-ID %s, From tag %s)" % (reinv.call_id, reinv.from_tag))
+    check(reinv.cseq[0] > first.cseq[0], "re-INVITE CSeq %r not above the INVITE's %r"
+          % (reinv.get("cseq"), first.get("cseq")))
+    a_reinv = [m for m in uac.sent(lambda m: m.method == "INVITE") if m.cseq[0] == 2][0]
+    check(reinv.body.strip() == a_reinv.body.strip(), "re-INVITE offer changed across:\n%s\n---\n%s"
+          % (a_reinv.body, reinv.body))
+    b_answer = [m for m in uas.sent(lambda m: m.status == 200 and m.cseq[1] == "INVITE")
+                if "reinvite-answer" in m.body][0]
+    a_ok = [m for m in uac.received(lambda m: m.status == 200 and m.cseq == (2, "INVITE"))]
+    check(a_ok, "the caller got no 200 for its re-INVITE (CSeq 2)")
+    check(a_ok[0].body.strip() == b_answer.body.strip(), "re-INVITE answer changed across")
+    acks = [m for m in uas.received(lambda m: m.method == "ACK") if m.cseq[0] == reinv.cseq[0]]
+    check(acks, "the endpoint never got the ACK of the re-INVITE's 200")
+
+
+@test("drain_on_sigterm")
+def t_drain_on_sigterm(ctx):
+    x = ctx.start_xferd(engine={"drain_timeout": "8"})
+    uas = ctx.uas("uas_answer.xml", calls=1, timeout=30)
+    held = ctx.uac("uac_long.xml", name="uac_held", extra=["-d", "3000"]).start()
+    uas.wait_for(lambda m: m.method == "ACK", "ACK of the call", 5)
+    x.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    check(x.alive(), "xferd exited on SIGTERM with a call up (status %s)" % x.proc.returncode)
+    ctx.uac("uac_reject_503.xml", name="uac_new").run().expect_ok()
+    check(x.alive(), "xferd exited with a call still up (status %s)" % x.proc.returncode)
+    held.wait()
+    held.expect_ok()
+    done = time.monotonic()
+    rc = x.wait_exit(max(0.0, x.sigterm_at + x.drain_timeout + 1 - time.monotonic()))
+    check(rc is not None, "xferd still running %.1f s after SIGTERM (drain_timeout %g)"
+          % (time.monotonic() - x.sigterm_at, x.drain_timeout))
+    check(rc == 0, "xferd exit status %s after draining (expected 0)" % rc)
+    check(time.monotonic() - done < 2.0, "xferd took %.1f s to exit after the last call ended"
+          % (time.monotonic() - done))
+    uas.wait()
+    uas.expect_ok()
+
+
+@test("no_ack_timer_h", transports=("udp",))
+def t_no_ack_timer_h(ctx):
+    # The caller never ACKs the 200: xferd retransmits it (Timer G) for
+    # 64*T1 (Timer H), then ends the call with a BYE to both sides
+    # (RFC 3261 13.3.1.4) instead of keeping it forever.
+    x = ctx.start_xferd()
+    t1 = float(x.engine["t1_ms"]) / 1000
+    limit = int(64 * t1) + 6
+    uas = ctx.uas("uas_answer.xml", calls=1, timeout=limit + 1)
+    uac = ctx.uac("uac_no_ack.xml", timeout=limit).run()
+    uas.wait()
+    oks = uac.received(lambda m: m.status == 200 and m.cseq[1] == "INVITE")
+    check(len(oks) >= 3, "xferd sent the unacknowledged 200 %d times; expected retransmissions"
+          % len(oks))
+    gaps = [stamp_seconds(b.stamp) - stamp_seconds(a.stamp) for a, b in zip(oks, oks[1:])]
+    check(gaps[0] >= t1 * 0.8, "first retransmission of the 200 after %.0f ms, expected T1 = %.0f ms"
+          % (gaps[0] * 1000, t1 * 1000))
+    byes = uac.received(lambda m: m.method == "BYE")
+    check(byes, "no BYE to the caller %.1f s after its 200 (last of %d retransmissions %.1f s "
+          "after it): the unacknowledged call is never ended (RFC 3261 13.3.1.4, Timer H = "
+          "64*T1 = %.1f s)" % (uac.timeout, len(oks), sum(gaps), 64 * t1))
+    check(uas.received(lambda m: m.method == "BYE"), "the endpoint got no BYE after Timer H")
+    after = stamp_seconds(byes[0].stamp) - stamp_seconds(oks[0].stamp)
+    check(after >= 64 * t1 * 0.9, "BYE %.1f s after the 200, before Timer H (64*T1 = %.1f s)"
+          % (after, 64 * t1))
+    uac.expect_ok()
+    uas.expect_ok()
+
+
+@test("two_workers")
+def t_two_workers(ctx):
+    x = ctx.start_xferd(workers=2)
+    uas = ctx.uas("uas", calls=20, timeout=30)
+    uac = ctx.uac("uac", calls=20, rate=20, timeout=25).run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    # Worker i sends from PORT+1+i; the calls are spread by Call-ID, so
+    # both must have carried B legs (the caller only ever hits PORT).
+    check_relayed_calls(x, uac, uas, 20, caller_user="sipp", via_ports={x.port + 1, x.port + 2})
+
+
+def malformed(port, lport, transport="udp", **over):
+    f = dict(method="INVITE", transport=transport.upper(), ruri="sip:%s@%s:%d" % (TRUNK_NUMBERS[0], LOOPBACK, port),
+             branch="z9hG4bK-bad-%08x" % random.getrandbits(32),
+             call_id="bad-%08x@%s" % (random.getrandbits(32), LOOPBACK),
+             cseq="abc INVITE", lport=lport, ip=LOOPBACK, caller=CALLER)
+    f.update(over)
+    return ("%(method)s %(ruri)s SIP/2.0\r\n"
+            "Via: SIP/2.0/%(transport)s %(ip)s:%(lport)d;branch=%(branch)s;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:%(caller)s@%(ip)s>;tag=bad1\r\n"
+            "To: <%(ruri)s>\r\n"
+            "Call-ID: %(call_id)s\r\n"
+            "CSeq: %(cseq)s\r\n"
+            "Contact: <sip:%(caller)s@%(ip)s:%(lport)d>\r\n"
+            "Content-Length: 0\r\n\r\n" % f).encode(), f
+
+
+@test("malformed_400")
+def t_malformed_400(ctx):
+    # A request with a bad CSeq gets 400 built from what could be read; junk
+    # of every kind is answered or dropped, never fatal: xferd still answers
+    # an OPTIONS afterwards. Each piece goes on a socket (connection) of its
+    # own, so that over TCP one broken stream does not decide the next.
+    x = ctx.start_xferd()
+    with RawClient(x.port, ctx.transport) as c:
+        data, f = malformed(x.port, c.lport, ctx.transport)
+        rsp = c.exchange(data)
+    finals = [m for m in rsp if m.status and m.status >= 200]
+    check(finals, "no response to an INVITE with 'CSeq: abc INVITE' (got %s)"
+          % [m.start for m in rsp])
+    r = finals[0]
+    check(r.status == 400, "'CSeq: abc INVITE' answered %r, expected 400" % r.start)
+    check(r.call_id == f["call_id"] and r.branch == f["branch"],
+          "the 400 does not echo Call-ID/Via branch: %r %r" % (r.call_id, r.branch))
+
+    def request(**over):
+        return lambda lport: malformed(x.port, lport, ctx.transport, **over)[0]
+
+    rng = random.Random(20240611)
+    junk = [
+        lambda lport: bytes(rng.getrandbits(8) for _ in range(300)),
+        lambda lport: b"\x00" * 64,
+        lambda lport: b"INVITE",
+        lambda lport: b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP",        # cut short
+        lambda lport: b"SIP/2.0 200 OK\r\n\r\n",                          # bare response
+        lambda lport: b"OPTIONS sip:a@b SIP/2.0\r\nX: " + b"y" * 4000 + b"\r\n\r\n",
+        lambda lport: request(cseq="1 INVITE")(lport).replace(
+            b"Content-Length: 0", b"Content-Length: 99999"),              # body missing
+        request(cseq="4294967296 INVITE"),                                 # CSeq > 2**32-1
+        request(cseq="1 INVITE", branch=""),                               # empty branch
+        request(cseq="1 INVITE", ruri="sip:"),                             # bad Request-URI
+        request(cseq="1 INVITE", call_id=""),                              # empty Call-ID
+        lambda lport: b"\r\n\r\n",                                         # keep-alive
+    ]
+    for make in junk:
+        with RawClient(x.port, ctx.transport) as c:
+            c.send(make(c.lport))
+            while c.recv(0.05):  # whatever comes back, if anything
+                pass
+    check(x.alive(), "xferd died on malformed input (exit status %s)" % x.proc.returncode)
+    with RawClient(x.port, ctx.transport) as c:
+        rsp = c.exchange(options_request(x.port, c.lport, ctx.transport))
+    check(any(m.status == 200 for m in rsp), "no 200 to OPTIONS after the malformed input (got %s)"
+          % [m.start for m in rsp])
+    ctx.uac("uac_options.xml").run().expect_ok()
+
+
+@test("sighup_reload")
+def t_sighup_reload(ctx):
+    new = "+14155550102"
+    x = ctx.start_xferd(numbers=[TRUNK_NUMBERS[0]])
+    uas = ctx.uas("uas_answer.xml", calls=2, timeout=30)
+    ctx.uac("uac_reject_404.xml", name="uac_before", service=new).run().expect_ok()
+    held = ctx.uac("uac_long.xml", name="uac_held", extra=["-d", "2500"]).start()
+    uas.wait_for(lambda m: m.method == "ACK", "ACK of the held call", 5)
+    x.write_config([TRUNK_NUMBERS[0], new])
+    x.signal(signal.SIGHUP)
+    # The reload is asynchronous; its log line says when it is done. A
+    # missing line is no failure in itself: the call below decides.
+    x.wait_log(r"SIGHUP", 3)
+    time.sleep(0.1)
+    ctx.uac("uac_long.xml", name="uac_new", service=new, extra=["-d", "0"]).run().expect_ok()
+    held.wait()
+    held.expect_ok()  # the reload did not drop it
+    uas.wait()
+    uas.expect_ok()
+    # --check: a broken file gives FILE:LINE and status 1; the good one 0.
+    broken = os.path.join(ctx.dir, "broken.ini")
+    text = x.config_text().splitlines()
+    line = [i for i, l in enumerate(text) if l.startswith("workers")][0] + 1
+    text[line - 1] = "workers = banana"
+    with open(broken, "w") as f:
+        f.write("\n".join(text) + "\n")
+    for path, want in ((broken, 1), (x.config, 0)):
+        p = subprocess.run([ctx.xferd_exe, "--check", "-c", path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        out = p.stdout.decode(errors="replace")
+        check(p.returncode == want, "xferd --check -c %s: status %s, expected %d; output: %s"
+              % (os.path.basename(path), p.returncode, want, out.strip()))
+    p = subprocess.run([ctx.xferd_exe, "--check", "-c", broken], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+    out = p.stdout.decode(errors="replace")
+    check("%s:%d:" % (broken, line) in out, "xferd --check does not point at %s:%d: %r"
+          % (broken, line, out.strip()))
+
+
+# ------------------------------------------------------------------ main
+
+def variants(transports):
+    for name, fn, ts in TESTS:
+        for t in ts:
+            if t in transports:
+                yield (name if t == "udp" else "%s[%s]" % (name, t)), fn, t
+
+
+def run_one(name, fn, transport, args, ports):
+    ctx = Ctx(name, transport, args, ports)
+    t0 = time.monotonic()
+    reason, report = None, []
+    try:
+        fn(ctx)
+        if ctx.xferd:
+            ctx.xferd.finish()
+    except TestFailure as e:
+        reason = str(e)
+    except Exception as e:  # a bug of the test itself is a failure too
+        reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
+    finally:
+        ctx.cleanup()
+    dt = time.monotonic() - t0
+    if reason is None:
+        print("PASS %s %.2fs" % (name, dt), flush=True)
+        if args.keep:
+            print("  kept: %s" % ctx.dir, flush=True)
+        else:
+            shutil.rmtree(ctx.dir, ignore_errors=True)
+        return True
+    report = ctx.failure_report()
+    print("FAIL %s %.2fs: %s" % (name, dt, reason), flush=True)
+    for l in report:
+        print(l)
+    print("  kept: %s" % ctx.dir, flush=True)
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description="xferd integration tests (sipp on 127.0.0.1)")
+    ap.add_argument("--xferd", help="path of the xferd binary")
+    ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp", help="path of sipp")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only these tests (NAME, or a comma-separated list; repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the tests and exit")
+    ap.add_argument("--keep", action="store_true", help="keep the directories of passed tests too")
+    ap.add_argument("--transport", default=",".join(DEFAULT_TRANSPORTS),
+                    help="transports to test, comma-separated: udp,tcp (default %(default)s)")
+    args = ap.parse_args()
+    transports = [t for t in args.transport.split(",") if t]
+    bad = [t for t in transports if t not in SIPP_TRANSPORT]
+    if bad:
+        ap.error("unknown transport %s" % bad)
+    tests = list(variants(transports))
+    if args.list:
+        for name, _, _ in tests:
+            print(name)
+        return 0
+    only = {n for o in args.only for n in o.split(",") if n}
+    if only:
+        unknown = only - {n for n, _, _ in tests}
+        if unknown:
+            ap.error("no such test: %s (see --list)" % ", ".join(sorted(unknown)))
+        tests = [t for t in tests if t[0] in only]
+    if not args.xferd:
+        ap.error("--xferd PATH is required")
+    if not os.access(args.xferd, os.X_OK):
+        print("run.py: %s is not an executable" % args.xferd, file=sys.stderr)
+        return 1
+    args.xferd = os.path.abspath(args.xferd)
+    if not shutil.which(args.sipp):
+        print("run.py: sipp not found (Debian package sip-tester)", file=sys.stderr)
+        return 1
+    ports = Ports()
+    passed = failed = 0
+    t0 = time.monotonic()
+    for name, fn, transport in tests:
+        if run_one(name, fn, transport, args, ports):
+            passed += 1
+        else:
+            failed += 1
+    print("integration: %.1f s" % (time.monotonic() - t0))
+    print("integration: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
