@@ -153,6 +153,9 @@ static void on_c_invite_timeout(struct rtxn *x, unsigned status)
 	struct call *call = x->leg->call;
 
 	(void)status;
+	/* The INVITE of an earlier transfer's target, given up on already. */
+	if (x != call->c.inv)
+		return;
 	call->c.inv = NULL;
 	/* Nothing at all from the target means it is unreachable (SPEC: 503). */
 	if (call->xfer.target_replied)
