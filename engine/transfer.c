@@ -154,8 +154,10 @@ static void on_c_invite_timeout(struct rtxn *x, unsigned status)
 
 	(void)status;
 	/* The INVITE of an earlier transfer's target, given up on already. */
-	if (x != call->c.inv)
+	if (x != call->c.inv) {
+		call_maybe_end(call, "an earlier target timed out");
 		return;
+	}
 	call->c.inv = NULL;
 	/* Nothing at all from the target means it is unreachable (SPEC: 503). */
 	if (call->xfer.target_replied)
