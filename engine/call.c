@@ -379,6 +379,8 @@ void call_reply_saved(struct rtxn *x, const char *req, size_t req_len, unsigned 
 	static _Thread_local struct sip_msg m;
 	static _Thread_local char buf[CALL_MSG_MAX];
 	struct str body = STR_NULL, ctype = STR_NULL;
+	char host[INET6_ADDRSTRLEN];
+	struct sip_src src;
 	struct sip_core c;
 	struct sip_build b;
 	int n;
@@ -392,7 +394,8 @@ void call_reply_saved(struct rtxn *x, const char *req, size_t req_len, unsigned 
 		ctype = ct ? ct->value : STR("application/sdp");
 	}
 	sip_build_init(&b, buf, sizeof(buf));
-	sip_build_response(&b, &m, &c, status, reason, status > 100 ? to_tag : STR_NULL);
+	sip_build_response(&b, &m, &c, status, reason, status > 100 ? to_tag : STR_NULL,
+			   router_src(&x->peer, &src, host));
 	if (status > 100 && status < 300 && refreshes_target(m.method_id))
 		build_contact(&b, x->w);
 	sip_build_raw(&b, extra);
@@ -448,16 +451,24 @@ void leg_cancel(struct leg *l)
 		l->call->refs++;
 }
 
+/* The dialog ends when our BYE is answered (§15.1.1); until then a BYE
+ * crossing ours still finds it. */
 static void on_bye_response(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c)
 {
-	(void)m;
 	(void)c;
+	if (m->status < 200)
+		return;
+	/* up again: the C leg was reused by a newer transfer meanwhile. */
+	if (!x->leg->up)
+		leg_unlink(x->w, x->leg);
 	call_maybe_end(x->leg->call, "BYE answered");
 }
 
 static void on_bye_timeout(struct rtxn *x, unsigned status)
 {
 	(void)status;
+	if (!x->leg->up)
+		leg_unlink(x->w, x->leg);
 	call_maybe_end(x->leg->call, "BYE timed out");
 }
 
@@ -468,12 +479,13 @@ void leg_bye(struct leg *l)
 	if (!l->up)
 		return;
 	l->up = false;
-	leg_unlink(call->w, l);
 	if (call->state == CALL_ANSWERED && !call->a.up)
 		call->state = CALL_ENDING;
 	if (!leg_request(l, SIP_METHOD_BYE, STR_NULL, STR_NULL, STR_NULL, on_bye_response,
-			 on_bye_timeout))
+			 on_bye_timeout)) {
+		leg_unlink(call->w, l);
 		call_maybe_end(call, "cannot send BYE");
+	}
 }
 
 int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c)
@@ -872,6 +884,12 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 		return;
 	}
 	call_attach(leg, x);
+	if (!leg->up) { /* we hung up; only a BYE crossing ours is welcome */
+		router_reply(w, x, &x->peer, m, c, m->method_id == SIP_METHOD_BYE ? 200 : 481,
+			     m->method_id == SIP_METHOD_BYE ? "OK" : "Call/Transaction Does Not Exist",
+			     STR_NULL);
+		return;
+	}
 	/* §12.2.2: a CSeq not above the last one is out of order. */
 	if (c->cseq.num <= leg->remote_cseq && leg->remote_tag) {
 		router_reply(w, x, &x->peer, m, c, 500, "Server Internal Error",

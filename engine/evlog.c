@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,12 @@ static struct evlog_worker per_worker[IDS_MAX_SHARDS];
 int evlog_open(const struct config *c)
 {
 	const char *path = c->engine.event_log;
+	struct stat st;
 	int fd, fl;
 
 	if (!path)
 		return -1;
 	if (!strcmp(path, "-")) {
-		struct stat st;
-
 		fd = STDOUT_FILENO;
 		fl = fcntl(fd, F_GETFL);
 		if (fl < 0) {
@@ -64,6 +64,10 @@ int evlog_open(const struct config *c)
 			return -1;
 		}
 	}
+	/* A pipe whose reader went away must cost lines (EPIPE, counted), not
+	 * the process: a write executed on a worker would raise SIGPIPE there. */
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		signal(SIGPIPE, SIG_IGN);
 	evlog_fd = fd;
 	return fd;
 }

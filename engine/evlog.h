@@ -43,9 +43,11 @@ struct evlog_call {
 
 /* Open config c's event_log for appending (created 0644), or take stdout for
  * "-" (set to O_APPEND if it is a regular file, so the workers' lines never
- * overwrite each other). Called by main before the workers start; the
- * descriptor stays open until exit. Returns it, or -1 if c names no event
- * log or it cannot be opened (logged as an error). */
+ * overwrite each other). If it is not a regular file (a pipe), SIGPIPE is
+ * ignored process-wide: a reader that exits costs lines, not xferd. Called
+ * by main before the workers start; the descriptor stays open until exit.
+ * Returns it, or -1 if c names no event log or it cannot be opened (logged
+ * as an error). */
 int evlog_open(const struct config *c);
 
 /* Queue the line of a finished transfer or call on w's ring: one write per

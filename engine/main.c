@@ -122,9 +122,33 @@ static void drain(struct engine *e)
 		log_warn("drain timeout: %llu calls still active", (unsigned long long)calls_active(e));
 }
 
-/* SIGHUP: a new config for the trunks; the listening side stays as it is.
- * Old configs stay allocated until exit: calls may still point into them. */
-static void reload(struct engine *e, const struct opts *o)
+/* Every config loaded: calls keep pointing into the one they started
+ * with, so all of them stay allocated until exit. */
+struct config_list {
+	struct config **v;
+	size_t n;
+};
+
+static int config_keep(struct config_list *l, struct config *c)
+{
+	struct config **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v[l->n++] = c;
+	l->v = v;
+	return 0;
+}
+
+static void config_list_free(struct config_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		config_free(l->v[i]);
+	free(l->v);
+}
+
+/* SIGHUP: a new config for the trunks; the listening side stays as it is. */
+static void reload(struct engine *e, const struct opts *o, struct config_list *old)
 {
 	struct config *c = NULL;
 
@@ -134,6 +158,11 @@ static void reload(struct engine *e, const struct opts *o)
 	}
 	if (config_read(o, &c)) {
 		log_error("SIGHUP: %s has errors; keeping the running configuration", o->config);
+		return;
+	}
+	if (config_keep(old, c)) {
+		config_free(c);
+		log_error("SIGHUP: out of memory; keeping the running configuration");
 		return;
 	}
 	for (unsigned i = 0; i < e->nworkers; i++)
@@ -162,7 +191,7 @@ static void log_totals(const struct engine *e)
 		 (unsigned long long)handoffs, (unsigned long long)perr, (unsigned long long)retx);
 }
 
-static int serve(struct engine *e, const struct opts *o)
+static int serve(struct engine *e, const struct opts *o, struct config_list *old)
 {
 	sigset_t set;
 	int sig;
@@ -180,7 +209,7 @@ static int serve(struct engine *e, const struct opts *o)
 	for (;;) {
 		sig = sigwaitinfo(&set, NULL);
 		if (sig == SIGHUP)
-			reload(e, o);
+			reload(e, o, old);
 		else if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
@@ -196,6 +225,7 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	struct engine e = { 0 };
 	struct config *cfg = NULL;
+	struct config_list configs = { 0 };
 	int r = opts_parse(argc, argv, &o);
 
 	if (r >= 0)
@@ -218,7 +248,8 @@ int main(int argc, char **argv)
 				"(SIP on %s, trunk numbers +14155550100 +14155550101)\n",
 			cfg->engine.listen.text);
 	e.cfg = cfg;
-	r = serve(&e, &o);
+	r = serve(&e, &o, &configs);
+	config_list_free(&configs);
 	config_free(cfg);
 	return r;
 }

@@ -7,20 +7,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "evlog.h"
 #include "log.h"
 #include "metrics.h"
 
-/* jemalloc only when engine/meson.build links it (never under sanitizers)
- * and its header is there; otherwise glibc's mallinfo2(). */
+/* Where the heap figures come from: jemalloc when engine/meson.build links
+ * it (never under sanitizers) and its header is there; AddressSanitizer's
+ * allocator, which replaces malloc in a sanitized build; else glibc's
+ * mallinfo2(). */
 #if defined(XFERD_JEMALLOC) && defined(__has_include)
 #if __has_include(<jemalloc/jemalloc.h>)
 #include <jemalloc/jemalloc.h>
 #define METRICS_JEMALLOC 1
+#define METRICS_ALLOCATOR "jemalloc"
 #endif
+#endif
+#if !defined(METRICS_JEMALLOC) && defined(__has_include)
+#if defined(__SANITIZE_ADDRESS__)
+#define METRICS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define METRICS_ASAN 1
+#endif
+#endif
+#if defined(METRICS_ASAN) && __has_include(<sanitizer/allocator_interface.h>)
+#include <sanitizer/allocator_interface.h>
+#define METRICS_ALLOCATOR "asan"
+#else
+#undef METRICS_ASAN
+#endif
+#endif
+#ifndef METRICS_ALLOCATOR
+#define METRICS_ALLOCATOR "libc"
 #endif
 
 #ifndef XFERD_VERSION
@@ -144,7 +164,7 @@ static void render_memory(struct out *o)
 {
 	family(o, "xferd_memory_bytes", "gauge",
 	       "Heap memory by kind: allocated by the program, resident in physical pages "
-	       "(jemalloc stats.allocated/stats.resident, else glibc mallinfo2).");
+	       "(jemalloc stats.allocated/stats.resident; see xferd_build_info's allocator).");
 #ifdef METRICS_JEMALLOC
 	{
 		uint64_t epoch = 1;
@@ -160,6 +180,10 @@ static void render_memory(struct out *o)
 				put(o, "xferd_memory_bytes{kind=\"resident\"} %zu\n", resident);
 		}
 	}
+#elif defined(METRICS_ASAN)
+	put(o, "xferd_memory_bytes{kind=\"allocated\"} %zu\n",
+	    __sanitizer_get_current_allocated_bytes());
+	put(o, "xferd_memory_bytes{kind=\"resident\"} %zu\n", __sanitizer_get_heap_size());
 #elif defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
 	{
 		struct mallinfo2 mi = mallinfo2();
@@ -184,12 +208,7 @@ size_t metrics_render(const struct engine *e, char *buf, size_t cap)
 	family(&o, "xferd_build_info", "gauge",
 	       "Always 1: the version of xferd and the allocator it runs on.");
 	put(&o, "xferd_build_info{version=\"%s\",allocator=\"%s\"} 1\n", XFERD_VERSION,
-#ifdef METRICS_JEMALLOC
-	    "jemalloc"
-#else
-	    "libc"
-#endif
-	);
+	    METRICS_ALLOCATOR);
 	family(&o, "xferd_draining", "gauge",
 	       "1 after SIGTERM/SIGINT while running calls finish (new calls get 503), else 0.");
 	put(&o, "xferd_draining %d\n", atomic_load_explicit(&e->draining, memory_order_relaxed));

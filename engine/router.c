@@ -1,5 +1,6 @@
 /* router.c: parse → owning worker → transaction → call, and the stateless
  * answers (OPTIONS, 400, 481...). RFC 3261 §8.2, §17.1.3, §17.2.3, §18.2. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,17 +147,55 @@ void router_txn_detach(struct rtxn *x)
 	x->on_timeout = NULL;
 }
 
+const struct sip_src *router_src(const struct peer *p, struct sip_src *src,
+				 char host[INET6_ADDRSTRLEN])
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&p->addr;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&p->addr;
+
+	if (p->addr.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &in->sin_addr, host, INET6_ADDRSTRLEN);
+		src->port = ntohs(in->sin_port);
+	} else if (p->addr.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, INET6_ADDRSTRLEN);
+		src->port = ntohs(in6->sin6_port);
+	} else {
+		return NULL;
+	}
+	src->host = str_make(host, strlen(host));
+	return src;
+}
+
+/* Where responses to a request from p go (§18.2.2): over a stream, back on
+ * its connection; with rport (RFC 3581), to where it came from; otherwise
+ * to its source address and the port of its Via's sent-by. */
+static struct peer response_peer(const struct peer *p, const struct sip_via *via)
+{
+	struct peer r = *p;
+	uint16_t port = htons(via->port ? via->port : 5060);
+
+	if (p->reliable || via->rport)
+		return r;
+	if (r.addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&r.addr)->sin_port = port;
+	else if (r.addr.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&r.addr)->sin6_port = port;
+	return r;
+}
+
 void router_reply(struct worker *w, struct rtxn *x, const struct peer *p,
 		  const struct sip_msg *m, const struct sip_core *c, unsigned status,
 		  const char *reason, struct str extra_headers)
 {
-	char buf[4096], tag[IDS_TAG_LEN];
+	char buf[4096], tag[IDS_TAG_LEN], host[INET6_ADDRSTRLEN];
 	struct sip_build b;
+	struct sip_src src;
 	int n;
 
 	sip_build_init(&b, buf, sizeof(buf));
 	sip_build_response(&b, m, c, status, str_make(reason, strlen(reason)),
-			   status > 100 ? ids_tag(&w->ids, tag) : STR_NULL);
+			   status > 100 ? ids_tag(&w->ids, tag) : STR_NULL,
+			   router_src(x ? &x->peer : p, &src, host));
 	sip_build_raw(&b, extra_headers);
 	sip_build_header(&b, STR("Server"), STR("xferd"));
 	n = sip_build_finish(&b, STR_NULL, STR_NULL);
@@ -290,10 +329,12 @@ static bool is_known(enum sip_method m)
 	return m != SIP_METHOD_OTHER;
 }
 
-static void on_request(struct worker *w, const struct peer *p, const struct sip_msg *m,
+static void on_request(struct worker *w, const struct peer *from, const struct sip_msg *m,
 		       const struct sip_core *c)
 {
 	enum sip_method method = m->method_id;
+	struct peer rp = response_peer(from, &c->via);
+	const struct peer *p = &rp;
 	struct rtxn *x;
 
 	if (method == SIP_METHOD_ACK) {

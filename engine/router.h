@@ -3,6 +3,9 @@
 #ifndef XFERD_ROUTER_H
 #define XFERD_ROUTER_H
 
+#include <arpa/inet.h>
+
+#include "build.h"
 #include "worker.h"
 
 struct leg;
@@ -48,6 +51,11 @@ int router_respond(struct rtxn *x, const char *msg, size_t len, unsigned status)
 void router_reply(struct worker *w, struct rtxn *x, const struct peer *p,
 		  const struct sip_msg *m, const struct sip_core *c, unsigned status,
 		  const char *reason, struct str extra_headers);
+
+/* p's address as the text and port a response's Via names (src is filled
+ * and returned; NULL for an address family without text form). */
+const struct sip_src *router_src(const struct peer *p, struct sip_src *src,
+				 char host[INET6_ADDRSTRLEN]);
 
 /* The leg no longer wants callbacks from x; the transaction lives on to
  * absorb retransmissions. */

@@ -459,6 +459,7 @@ static void *worker_main(void *arg)
 		return NULL;
 	worker_loop(w);
 	router_worker_stop(w);
+	metrics_worker_stop(w);
 	worker_reap(w, 500);
 	tcp_worker_stop(w);
 	return NULL;

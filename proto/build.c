@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "build.h"
+#include "param.h"
 
 void sip_build_init(struct sip_build *b, char *buf, size_t cap)
 {
@@ -106,14 +107,68 @@ void sip_build_header_copy(struct sip_build *b, const struct sip_msg *m,
 		sip_build_header(b, id ? sip_hdr_name(id) : h->name, h->value);
 }
 
+/* The top Via's parameters with rport filled in and received set. */
+static void build_via_params(struct sip_build *b, const struct sip_via *via,
+			     const struct sip_src *src)
+{
+	struct str cur = via->params, name, val;
+
+	while (sip_param_next(&cur, &name, &val) > 0) {
+		if (str_caseeq(name, STR("received")))
+			continue;
+		sip_build_raw(b, STR(";"));
+		sip_build_value(b, name);
+		if (str_caseeq(name, STR("rport")) && !val.n) {
+			sip_build_raw(b, STR("="));
+			sip_build_uint(b, src->port);
+		} else if (val.n) {
+			sip_build_raw(b, STR("="));
+			sip_build_value(b, val);
+		}
+	}
+	if (via->rport || !str_caseeq(via->host, src->host)) {
+		sip_build_raw(b, STR(";received="));
+		sip_build_value(b, src->host);
+	}
+}
+
+/* The first Via header, its first element rewritten for src (§18.2.1). */
+static void build_top_via(struct sip_build *b, const struct sip_msg *req,
+			  const struct sip_core *core, const struct sip_src *src)
+{
+	const struct sip_hdr *h = sip_msg_hdr_first(req, SIP_HDR_VIA);
+	struct str cur = h->value, first;
+	const char *params;
+
+	if (sip_list_next(&cur, &first) <= 0) {
+		sip_build_header(b, STR("Via"), h->value);
+		return;
+	}
+	params = core->via.params.p ? core->via.params.p : str_end(first);
+	sip_build_header_begin(b, STR("Via"));
+	sip_build_value(b, str_trim(str_span(first.p, params)));
+	build_via_params(b, &core->via, src);
+	cur = str_trim(cur);
+	if (cur.n && cur.p[0] == ',') {
+		sip_build_raw(b, STR(", "));
+		sip_build_value(b, str_trim(str_make(cur.p + 1, cur.n - 1)));
+	}
+	sip_build_header_end(b);
+	for (h = sip_msg_hdr_next(req, h); h; h = sip_msg_hdr_next(req, h))
+		sip_build_header(b, STR("Via"), h->value);
+}
+
 void sip_build_response(struct sip_build *b, const struct sip_msg *req,
 			const struct sip_core *core, unsigned code,
-			struct str reason, struct str to_tag)
+			struct str reason, struct str to_tag, const struct sip_src *src)
 {
 	const struct sip_hdr *to = sip_msg_hdr_first(req, SIP_HDR_TO);
 
 	sip_build_status_line(b, code, reason);
-	sip_build_header_copy(b, req, SIP_HDR_VIA);
+	if (src && sip_msg_hdr_first(req, SIP_HDR_VIA))
+		build_top_via(b, req, core, src);
+	else
+		sip_build_header_copy(b, req, SIP_HDR_VIA);
 	sip_build_header_copy(b, req, SIP_HDR_FROM);
 	sip_build_header_begin(b, STR("To"));
 	sip_build_value(b, to ? to->value : STR_NULL);

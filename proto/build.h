@@ -45,12 +45,20 @@ void sip_build_raw(struct sip_build *b, struct str v);
 
 void sip_build_uint(struct sip_build *b, uint64_t v);
 
+/* Where a request came from, as text: its source IP (no brackets) and port. */
+struct sip_src {
+	struct str host;
+	uint16_t port;
+};
+
 /* Status line, every Via, From, To (with ;tag=to_tag added when the request
  * had none and to_tag is not empty), Call-ID and CSeq of req: the headers
- * RFC 3261 §8.2.6.2 copies into a response. */
+ * RFC 3261 §8.2.6.2 copies into a response. With src, the top Via gets
+ * received=<source IP> when its sent-by host differs (§18.2.1) or it asks
+ * for rport, and a valueless rport gets the source port (RFC 3581 §4). */
 void sip_build_response(struct sip_build *b, const struct sip_msg *req,
 			const struct sip_core *core, unsigned code,
-			struct str reason, struct str to_tag);
+			struct str reason, struct str to_tag, const struct sip_src *src);
 
 /* Content-Type (when body is not empty), Content-Length, the empty line and
  * the body. Returns the message length, or -ENOSPC if it did not fit. */

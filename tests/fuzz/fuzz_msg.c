@@ -60,7 +60,8 @@ static void rebuild(struct sip_msg *m, const struct sip_core *core)
 	int n;
 
 	sip_build_init(&b, out, sizeof(out));
-	sip_build_response(&b, m, core, 400, STR("Bad Request"), STR("t1"));
+	sip_build_response(&b, m, core, 400, STR("Bad Request"), STR("t1"),
+			   &(struct sip_src){ STR("192.0.2.1"), 5060 });
 	n = sip_build_finish(&b, STR_NULL, STR_NULL);
 	if (n > 0 && m->is_request && sip_msg_parse(&again, out, (size_t)n))
 		abort();

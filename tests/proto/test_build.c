@@ -296,7 +296,7 @@ static int build_202(char *out, size_t cap, const struct sip_msg *req, const str
 	int r;
 
 	sip_build_init(&b, out, cap);
-	sip_build_response(&b, req, c, 202, STR("Accepted"), to_tag);
+	sip_build_response(&b, req, c, 202, STR("Accepted"), to_tag, NULL);
 	sip_build_header(&b, STR("Contact"), STR("<sip:xferd@203.0.113.5:5061;transport=tls>"));
 	r = sip_build_finish(&b, STR_NULL, STR_NULL);
 	build_202_written = b.n;
@@ -654,4 +654,64 @@ Test(build, header_copy)
 	cr_expect_eq(b.err, 0);
 	cr_expect(b.n == sizeof(want) - 1 && memcmp(out, want, b.n) == 0, "got\n%.*s", (int)b.n,
 		  out);
+}
+
+/* RFC 3261 §18.2.1 and RFC 3581 §4: the top Via of a response names where
+ * the request really came from. */
+static void build_with_src(const char *via, struct sip_src src, char *out, size_t cap)
+{
+	static char req[1024];
+	struct sip_msg *m = malloc(sizeof(*m));
+	struct sip_core c;
+	struct sip_build b;
+	int n = snprintf(req, sizeof(req),
+			 "OPTIONS sip:x@192.0.2.9 SIP/2.0\r\nVia: %s\r\n"
+			 "Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKlower\r\n"
+			 "From: <sip:a@example.net>;tag=1\r\nTo: <sip:x@example.net>\r\n"
+			 "Call-ID: v1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", via);
+
+	cr_assert_eq(sip_msg_parse(m, req, (size_t)n), 0);
+	cr_assert_eq(sip_core_read(m, &c), 0, "%s", m->err);
+	sip_build_init(&b, out, cap);
+	sip_build_response(&b, m, &c, 200, STR("OK"), STR("t"), &src);
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	cr_assert_gt(n, 0);
+	out[n] = 0;
+	free(m);
+}
+
+Test(build, response_via_rport_and_received)
+{
+	char out[2048];
+
+	build_with_src("SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bKa;rport",
+		       (struct sip_src){ STR("203.0.113.7"), 40123 }, out, sizeof(out));
+	cr_assert(strstr(out, "Via: SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bKa;rport=40123;"
+			      "received=203.0.113.7\r\n"), "%s", out);
+	cr_assert(strstr(out, "Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKlower\r\n"), "%s", out);
+}
+
+Test(build, response_via_received_only_when_host_differs)
+{
+	char out[2048];
+
+	build_with_src("SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKb",
+		       (struct sip_src){ STR("192.0.2.4"), 5060 }, out, sizeof(out));
+	cr_assert(strstr(out, "Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKb\r\n"), "%s", out);
+	build_with_src("SIP/2.0/UDP pbx.example.net;branch=z9hG4bKc;received=1.1.1.1",
+		       (struct sip_src){ STR("192.0.2.4"), 5060 }, out, sizeof(out));
+	/* A received the sender wrote itself is replaced, never repeated. */
+	cr_assert(strstr(out, "Via: SIP/2.0/UDP pbx.example.net;branch=z9hG4bKc;"
+			      "received=192.0.2.4\r\n"), "%s", out);
+}
+
+Test(build, response_via_list_on_one_line)
+{
+	char out[2048];
+
+	build_with_src("SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKd;rport, SIP/2.0/TCP 10.0.0.6;branch=z9hG4bKe",
+		       (struct sip_src){ STR("203.0.113.7"), 5062 }, out, sizeof(out));
+	cr_assert(strstr(out, "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKd;rport=5062;"
+			      "received=203.0.113.7, SIP/2.0/TCP 10.0.0.6;branch=z9hG4bKe\r\n"),
+		  "%s", out);
 }
