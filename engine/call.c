@@ -158,7 +158,7 @@ static void call_free(struct call *call)
 	leg_free(&call->b);
 	leg_free(&call->c);
 	free(call->a_invite);
-	atomic_fetch_sub_explicit(&w->st.calls_live, 1, memory_order_relaxed);
+	stats_dec(&w->st.calls_live);
 	free(call);
 }
 
@@ -201,7 +201,7 @@ static void call_end(struct call *call, const char *why)
 	leg_unlink(w, &call->a);
 	leg_unlink(w, &call->b);
 	leg_unlink(w, &call->c);
-	atomic_fetch_sub_explicit(&w->st.calls_active, 1, memory_order_relaxed);
+	stats_dec(&w->st.calls_active);
 	call_unref(call);
 }
 
@@ -769,9 +769,9 @@ static struct call *call_new(struct worker *w, const struct config_trunk *t)
 		w->calls->prev = call;
 	w->calls = call;
 	transfer_init(call);
-	atomic_fetch_add_explicit(&w->st.calls_active, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->st.calls_live, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->st.calls_total, 1, memory_order_relaxed);
+	stats_inc(&w->st.calls_active);
+	stats_inc(&w->st.calls_live);
+	stats_inc(&w->st.calls_total);
 	return call;
 }
 

@@ -108,7 +108,7 @@ static struct rtxn *rtxn_new(struct worker *w, const struct peer *p, struct str 
 	memcpy(x->branch, branch.p, branch.n);
 	txn_init(&x->t, type, p->reliable, &w->wheel, &w->timers, &rtxn_ops, x);
 	hmap_insert(&w->txns, &x->node, txn_hash(branch, server, method));
-	atomic_fetch_add_explicit(&w->st.txns_live, 1, memory_order_relaxed);
+	stats_inc(&w->st.txns_live);
 	return x;
 }
 
@@ -128,7 +128,7 @@ struct rtxn *router_client_start(struct worker *w, struct leg *leg, const struct
 	if (txn_client_start(&x->t, msg, len)) {
 		x->leg = NULL;
 		hmap_remove(&w->txns, &x->node);
-		atomic_fetch_sub_explicit(&w->st.txns_live, 1, memory_order_relaxed);
+		stats_dec(&w->st.txns_live);
 		txn_destroy(&x->t);
 		free(x);
 		return NULL;
@@ -398,7 +398,7 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 	if (sip_msg_parse(&m, buf, len) || sip_core_read(&m, &c)) {
 		stats_inc(&w->st.msgs[STATS_IN][m.status || m.method.n ? stats_method_of(&m)
 									  : STATS_M_OTHER]);
-		atomic_fetch_add_explicit(&w->st.parse_errors, 1, memory_order_relaxed);
+		stats_inc(&w->st.parse_errors);
 		log_debug("worker %u: %s at byte %zu", w->id, m.err, m.err_at);
 		reply_malformed(w, p, &m, &c);
 		return;

@@ -72,9 +72,13 @@ struct worker_stats {
 	struct stats_hist transfer_answer; /* REFER received → target's 2xx */
 };
 
+/* Only the owning worker writes a counter, so a plain load and store do:
+ * no locked instruction on the hot path, and the scraper still reads whole
+ * values. */
 static inline void stats_add(_Atomic uint64_t *c, uint64_t n)
 {
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
 static inline void stats_inc(_Atomic uint64_t *c)
@@ -84,7 +88,8 @@ static inline void stats_inc(_Atomic uint64_t *c)
 
 static inline void stats_dec(_Atomic uint64_t *c)
 {
-	atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - 1,
+			      memory_order_relaxed);
 }
 
 static inline uint64_t stats_get(const _Atomic uint64_t *c)

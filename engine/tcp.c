@@ -362,7 +362,7 @@ static void conn_close(struct tcp_conn *c, const char *why)
 	if (c->wq_msgs) {
 		log_info("worker %u: tcp %s: %s, %u queued message(s) dropped", w->id,
 			 addr_text(&c->addr, a, sizeof(a)), why, c->wq_msgs);
-		atomic_fetch_add_explicit(&w->st.send_errors, c->wq_msgs, memory_order_relaxed);
+		stats_add(&w->st.send_errors, c->wq_msgs);
 	} else {
 		log_debug("worker %u: tcp %s: closed (%s)", w->id, addr_text(&c->addr, a, sizeof(a)),
 			  why);
@@ -430,7 +430,7 @@ static int conn_queue(struct tcp_conn *c, const char *buf, size_t len)
 		log_info("worker %u: tcp %s: %s, message dropped", w->id,
 			 addr_text(&c->addr, a, sizeof(a)),
 			 c->wq_bytes + len > TCP_WQ_MAX ? "peer not reading" : "out of memory");
-		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		stats_inc(&w->st.send_errors);
 		return -ENOBUFS;
 	}
 	b->next = NULL;
@@ -459,7 +459,7 @@ static void conn_deliver(struct tcp_conn *c, const char *buf, size_t len)
 	};
 
 	memcpy(&p.addr, &c->addr, c->addr_len);
-	atomic_fetch_add_explicit(&w->st.msgs_in, 1, memory_order_relaxed);
+	stats_inc(&w->st.msgs_in);
 	router_on_message(w, &p, buf, len, false);
 }
 
@@ -481,7 +481,7 @@ static int conn_frames(struct tcp_conn *c)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			atomic_fetch_add_explicit(&w->st.parse_errors, 1, memory_order_relaxed);
+			stats_inc(&w->st.parse_errors);
 			log_info("worker %u: tcp %s: %s at byte %zu, closing", w->id,
 				 addr_text(&c->addr, a, sizeof(a)), c->frame.err,
 				 c->frame.err_at);
@@ -896,7 +896,7 @@ void tcp_send_local(struct worker *w, const struct peer *p, const char *buf, siz
 	struct tcp_key k;
 
 	if (!tw || tw->stopping) {
-		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		stats_inc(&w->st.send_errors);
 		return;
 	}
 	c = conn_of_peer(tw, p);
@@ -906,7 +906,7 @@ void tcp_send_local(struct worker *w, const struct peer *p, const char *buf, siz
 			c = conn_connect(tw, p);
 	}
 	if (!c) {
-		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		stats_inc(&w->st.send_errors);
 		return;
 	}
 	conn_queue(c, buf, len);

@@ -127,7 +127,7 @@ static void handoff(struct worker *from, unsigned to, const struct peer *p,
 	h->len = len;
 	memcpy(h->data, buf, len);
 	inbox_push(&dst->inbox, &h->node);
-	atomic_fetch_add_explicit(&from->st.handoffs_out, 1, memory_order_relaxed);
+	stats_inc(&from->st.handoffs_out);
 	/* One wake-up per batch: the owner clears the flag before draining. */
 	if (atomic_exchange(&dst->inbox.wake_pending, true))
 		return;
@@ -156,7 +156,7 @@ static void inbox_drain(struct worker *w)
 	while ((n = inbox_pop(&w->inbox))) {
 		struct handoff *h = (struct handoff *)n;
 
-		atomic_fetch_add_explicit(&w->st.handoffs_in, 1, memory_order_relaxed);
+		stats_inc(&w->st.handoffs_in);
 		if (h->tcp_send)
 			tcp_send_local(w, &h->peer, h->data, h->len);
 		else
@@ -173,12 +173,12 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	stats_inc(&w->st.msgs[STATS_OUT][stats_method_of_bytes(buf, len)]);
 	if (p->reliable) {
 		tcp_send(w, p, buf, len);
-		atomic_fetch_add_explicit(&w->st.msgs_out, 1, memory_order_relaxed);
+		stats_inc(&w->st.msgs_out);
 		return;
 	}
 	op = malloc(sizeof(*op) + len);
 	if (!op) {
-		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		stats_inc(&w->st.send_errors);
 		return;
 	}
 	memcpy(op->data, buf, len);
@@ -190,14 +190,14 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	io_uring_prep_sendmsg(sqe, p->fd, &op->mh, 0);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
 	w->sends_inflight++;
-	atomic_fetch_add_explicit(&w->st.msgs_out, 1, memory_order_relaxed);
+	stats_inc(&w->st.msgs_out);
 }
 
 static void on_send(struct worker *w, struct send_op *op, int res)
 {
 	w->sends_inflight--;
 	if (res < 0) {
-		atomic_fetch_add_explicit(&w->st.send_errors, 1, memory_order_relaxed);
+		stats_inc(&w->st.send_errors);
 		log_debug("worker %u: send failed: %s", w->id, strerror(-res));
 	}
 	free(op);
@@ -268,7 +268,7 @@ static void deliver(struct worker *w, struct udp_sock *s, const void *name,
 	if (namelen > sizeof(p.addr))
 		return;
 	memcpy(&p.addr, name, namelen);
-	atomic_fetch_add_explicit(&w->st.msgs_in, 1, memory_order_relaxed);
+	stats_inc(&w->st.msgs_in);
 	router_on_message(w, &p, buf, len, false);
 }
 
@@ -279,7 +279,7 @@ static void on_recv_multishot(struct worker *w, struct udp_sock *s, struct io_ur
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &s->rx_msg);
 
 	if (o && (o->flags & MSG_TRUNC)) {
-		atomic_fetch_add_explicit(&w->st.udp_truncated, 1, memory_order_relaxed);
+		stats_inc(&w->st.udp_truncated);
 	} else if (o) {
 		deliver(w, s, io_uring_recvmsg_name(o), o->namelen,
 			io_uring_recvmsg_payload(o, &s->rx_msg),
@@ -298,7 +298,7 @@ static void on_recv(struct worker *w, struct udp_sock *s, struct io_uring_cqe *c
 		on_recv_multishot(w, s, cqe);
 	} else if (!s->multishot) {
 		if (s->rx_msg.msg_flags & MSG_TRUNC)
-			atomic_fetch_add_explicit(&w->st.udp_truncated, 1, memory_order_relaxed);
+			stats_inc(&w->st.udp_truncated);
 		else
 			deliver(w, s, &s->rx_from, s->rx_msg.msg_namelen, s->rx_buf,
 				(size_t)cqe->res);
@@ -370,8 +370,7 @@ static void worker_loop(struct worker *w)
 		atomic_store_explicit(&w->st.timers_live, wheel_count(&w->wheel), memory_order_relaxed);
 		atomic_store_explicit(&w->st.dialogs_live, w->dialogs.count, memory_order_relaxed);
 		atomic_store_explicit(&w->st.tcp_conns_live, tcp_conn_count(w), memory_order_relaxed);
-		atomic_fetch_add_explicit(&w->st.busy_ns, (worker_clock_us() - t0) * 1000u,
-					  memory_order_relaxed);
+		stats_add(&w->st.busy_ns, (worker_clock_us() - t0) * 1000u);
 	}
 }
 
