@@ -32,11 +32,43 @@ enum {
 #define IDLE_WAKE_MS 200
 
 struct send_op {
+	struct send_op *next_free; /* on w->send_free while unused */
 	struct msghdr mh;
 	struct iovec iov;
 	struct sockaddr_storage to;
 	char data[];
 };
+
+/* Most messages fit a slot of this size; the slots are recycled through a
+ * per-worker free list (no allocator call on the send path), larger ones
+ * are allocated for their send. */
+#define SEND_SLOT 2048
+#define SEND_FREE_MAX 4096
+
+static struct send_op *send_op_get(struct worker *w, size_t len)
+{
+	struct send_op *op = w->send_free;
+
+	if (len > SEND_SLOT)
+		return malloc(sizeof(*op) + len);
+	if (op) {
+		w->send_free = op->next_free;
+		w->send_free_n--;
+		return op;
+	}
+	return malloc(sizeof(*op) + SEND_SLOT);
+}
+
+static void send_op_put(struct worker *w, struct send_op *op)
+{
+	if (op->iov.iov_len > SEND_SLOT || w->send_free_n >= SEND_FREE_MAX) {
+		free(op);
+		return;
+	}
+	op->next_free = w->send_free;
+	w->send_free = op;
+	w->send_free_n++;
+}
 
 struct handoff {
 	struct inbox_node node; /* first: the queue links nodes */
@@ -176,7 +208,7 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 		stats_inc(&w->st.msgs_out);
 		return;
 	}
-	op = malloc(sizeof(*op) + len);
+	op = send_op_get(w, len);
 	if (!op) {
 		stats_inc(&w->st.send_errors);
 		return;
@@ -200,7 +232,7 @@ static void on_send(struct worker *w, struct send_op *op, int res)
 		stats_inc(&w->st.send_errors);
 		log_debug("worker %u: send failed: %s", w->id, strerror(-res));
 	}
-	free(op);
+	send_op_put(w, op);
 }
 
 /* The provided buffer ring (liburing 2.3 has no io_uring_setup_buf_ring). */
@@ -555,6 +587,12 @@ static void worker_destroy(struct worker *w)
 		free(w->own.rx_buf);
 	hmap_free(&w->txns);
 	hmap_free(&w->dialogs);
+	while (w->send_free) {
+		struct send_op *op = w->send_free;
+
+		w->send_free = op->next_free;
+		free(op);
+	}
 	free(w);
 }
 

@@ -20,6 +20,7 @@ struct worker;
 struct engine;
 
 struct tcp_conn;
+struct send_op;
 
 /* Where a message came from or goes to: the socket and the peer. */
 struct peer {
@@ -73,6 +74,8 @@ struct worker {
 	struct udp_sock shared, own;
 	uint16_t own_port;
 	unsigned sends_inflight;  /* UDP sends submitted, not completed */
+	struct send_op *send_free; /* recycled send buffers (worker.c) */
+	unsigned send_free_n;
 	struct io_uring_buf_ring *br;
 	char *br_mem;
 	unsigned br_entries, br_size;
