@@ -44,14 +44,15 @@ import os
 import re
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-LOOPBACK = "127.0.0.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402  (tests/lib, after the path above)
+from harness import LOOPBACK, TestFailure  # noqa: E402
+
 TRUNK_DOMAIN = "acme.zt.example.net"
 TRUNK_NUMBER = "+14155550100"
 CALLER_NUMBER = "+12125550147"
@@ -60,97 +61,6 @@ REFER_TO = "sip:%s@%s" % (TARGET_NUMBER, TRUNK_DOMAIN)
 KILL_GRACE = 3  # s between SIGTERM and SIGKILL
 SDP = ("v=0\r\no=- {sess} {ver} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        "m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
-
-
-class Failure(Exception):
-    pass
-
-
-# ---------------------------------------------------------------- ports
-
-def is_free(port):
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def free_block(n, taken):
-    """n consecutive ports of 127.0.0.1, free for UDP and TCP."""
-    for _ in range(1000):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((LOOPBACK, 0))
-        base = s.getsockname()[1]
-        s.close()
-        ports = range(base, base + n)
-        if base + n > 65535 or any(p in taken for p in ports):
-            continue
-        if all(is_free(p) for p in ports):
-            taken.update(ports)
-            return base
-    raise Failure("no block of %d free ports on %s" % (n, LOOPBACK))
-
-
-# ---------------------------------------------------------------- processes
-
-class Proc:
-    def __init__(self, name, args, log, cwd):
-        self.name, self.log = name, log
-        with open(log, "wb") as out:
-            out.write(("$ " + " ".join(args) + "\n").encode())
-            out.flush()
-            self.p = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL,
-                                      stdout=out, stderr=subprocess.STDOUT)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stop(self, sig=signal.SIGTERM):
-        """sig to our PID; SIGKILL after KILL_GRACE s. Returns the exit status."""
-        if self.p.poll() is not None:
-            return self.p.returncode
-        try:
-            self.p.send_signal(sig)
-            return self.p.wait(timeout=KILL_GRACE)
-        except ProcessLookupError:
-            return self.p.wait(timeout=KILL_GRACE)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(timeout=5)
-            return None  # did not exit on sig
-
-    def text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-
-def options_probe(port):
-    """True if xferd answers an OPTIONS on port within 0.2 s."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind((LOOPBACK, 0))
-        lport = s.getsockname()[1]
-        tag = os.urandom(4).hex()
-        s.sendto(("OPTIONS sip:%s:%d SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-bs-%s;rport\r\n"
-                  "Max-Forwards: 70\r\nFrom: <sip:probe@%s>;tag=%s\r\nTo: <sip:%s:%d>\r\n"
-                  "Call-ID: bs-probe-%s@%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-                  % (LOOPBACK, port, LOOPBACK, lport, tag, LOOPBACK, tag, LOOPBACK, port,
-                     tag, LOOPBACK)).encode(), (LOOPBACK, port))
-        s.settimeout(0.2)
-        return s.recv(65535).startswith(b"SIP/2.0 ")
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def metric(port, name):
@@ -216,14 +126,14 @@ class Ctrl:
         end = time.monotonic() + limit
         while True:
             if not proc.alive():
-                raise Failure("baresip exited (%s) before ctrl_tcp listened"
+                raise TestFailure("baresip exited (%s) before ctrl_tcp listened"
                               % proc.p.returncode)
             try:
                 self.sock = socket.create_connection((LOOPBACK, port), timeout=0.5)
                 break
             except OSError:
                 if time.monotonic() > end:
-                    raise Failure("baresip's ctrl_tcp not listening on %d after %.0f s"
+                    raise TestFailure("baresip's ctrl_tcp not listening on %d after %.0f s"
                                   % (port, limit))
                 time.sleep(0.05)
         self.sock.setblocking(False)
@@ -400,7 +310,7 @@ class Peer:
 class Run:
     def __init__(self, args):
         self.args = args
-        self.dir = tempfile.mkdtemp(prefix="xferd-baresip-")
+        self.dir = harness.make_dir("baresip")
         self.procs = []
         self.checks = []  # (ok, name, detail)
         self.ladder = []
@@ -413,11 +323,11 @@ class Run:
         self.notes.append("%6.2f %s" % (time.monotonic() - self.t0, text))
 
     def start(self):
-        taken = set()
-        xport = free_block(3, taken)  # PORT and PORT+1+i for its one worker
-        bs_sip, bs_ctrl = free_block(1, taken), free_block(1, taken)
-        caller_port, target_port = free_block(1, taken), free_block(1, taken)
-        mport = free_block(1, taken)
+        ports = harness.Ports()
+        xport = ports.block(3)  # PORT and PORT+1+i for its one worker
+        bs_sip, bs_ctrl = ports.one(), ports.one()
+        caller_port, target_port = ports.one(), ports.one()
+        mport = ports.one()
         self.ports = dict(xferd=xport, baresip=bs_sip, ctrl=bs_ctrl, caller=caller_port,
                           target=target_port, metrics=mport)
 
@@ -425,52 +335,42 @@ class Run:
         os.mkdir(bdir)
         mods = module_dir(self.args.baresip)
         if not mods:
-            raise Failure("no baresip module directory with ctrl_tcp.so")
+            raise TestFailure("no baresip module directory with ctrl_tcp.so")
         with open(os.path.join(bdir, "config"), "w") as f:
             f.write(BARESIP_CONFIG.format(lo=LOOPBACK, sip=bs_sip, ctrl=bs_ctrl, modules=mods))
         with open(os.path.join(bdir, "accounts"), "w") as f:
             f.write(BARESIP_ACCOUNTS.format(lo=LOOPBACK, sip=bs_sip))
         with open(os.path.join(bdir, "contacts"), "w") as f:
             f.write("")  # else baresip writes a template with example contacts
-        self.baresip = Proc("baresip", [self.args.baresip, "-f", bdir, "-s"],
-                            os.path.join(self.dir, "baresip.log"), self.dir)
+        self.baresip = harness.Proc("baresip", [self.args.baresip, "-f", bdir, "-s"],
+                                    os.path.join(self.dir, "baresip.log"), self.dir,
+                                    grace=KILL_GRACE)
         self.procs.append(self.baresip)
         self.ctrl = Ctrl(bs_ctrl, self.baresip)
 
-        cfg = os.path.join(self.dir, "xferd.ini")
-        with open(cfg, "w") as f:
-            f.write("\n".join([
-                "; written by tests/baresip/run.py",
-                "[engine]",
-                "listen = %s:%d" % (LOOPBACK, xport),
-                "workers = 1",
-                "trusted = 127.0.0.0/8",
-                "transfer_timeout = 5",
-                "drain_timeout = 2",
-                "t1_ms = 100",
-                "log_level = info",
-                "metrics = %s:%d" % (LOOPBACK, mport),
-                "",
-                "[pstn]",
-                "gateway = sip:%s:%d" % (LOOPBACK, target_port),
-                "geo_allow = 1 44",
-                "",
-                "[trunk acme]",
-                "domain = %s" % TRUNK_DOMAIN,
-                "uri = sip:ep@%s:%d" % (LOOPBACK, bs_sip),
-                "numbers = %s" % TRUNK_NUMBER,
-                "",
-            ]))
-        self.xferd = Proc("xferd", [self.args.xferd, "-c", cfg],
-                          os.path.join(self.dir, "xferd.log"), self.dir)
+        cfg = harness.write_config(os.path.join(self.dir, "xferd.ini"), {
+            "engine": {"listen": "%s:%d" % (LOOPBACK, xport),
+                       "workers": 1,
+                       "trusted": "127.0.0.0/8",
+                       "transfer_timeout": 5,
+                       "drain_timeout": 2,
+                       "t1_ms": 100,
+                       "log_level": "info",
+                       "metrics": "%s:%d" % (LOOPBACK, mport)},
+            "pstn": {"gateway": "sip:%s:%d" % (LOOPBACK, target_port), "geo_allow": "1 44"},
+            "trunk acme": {"domain": TRUNK_DOMAIN, "uri": "sip:ep@%s:%d" % (LOOPBACK, bs_sip),
+                           "numbers": TRUNK_NUMBER},
+        }, "written by tests/baresip/run.py")
+        self.xferd = harness.Proc("xferd", [self.args.xferd, "-c", cfg],
+                                  os.path.join(self.dir, "xferd.log"), self.dir,
+                                  grace=KILL_GRACE)
         self.procs.append(self.xferd)
-        end = time.monotonic() + 5
-        while not options_probe(xport):
-            if not self.xferd.alive():
-                raise Failure("xferd exited (%s) at start" % self.xferd.p.returncode)
-            if time.monotonic() > end:
-                raise Failure("xferd does not answer OPTIONS on %d after 5 s" % xport)
-            time.sleep(0.05)
+        harness.wait_answering(self.xferd.p, xport, ok=b"SIP/2.0 ")
+
+    def run(self):
+        self.start()
+        self.flow()
+        self.verify()
 
     def flow(self):
         """The call and baresip's transfer; the peers' answers are scripted,
@@ -578,40 +478,36 @@ class Run:
                 caller.request("BYE")
                 st["bye_sent"] = True
                 self.note("caller: BYE sent")
-            ready, _, _ = select.select(list(by_sock) + [self.ctrl.sock], [], [], 0.05)
-            for s in ready:
-                if s is self.ctrl.sock:
-                    for obj in self.ctrl.read():
-                        if obj.get("event"):
-                            self.note("baresip event: %s %s" % (obj.get("type"),
-                                                                obj.get("param", "")))
-                        else:
-                            self.note("baresip response: %s" % json.dumps(obj)[:200])
-                    continue
-                data, _ = s.recvfrom(65535)
-                m = Msg(data.decode(errors="replace"))
-                p = by_sock[s]
-                p.got.append(m)
-                self.ladder.append("xferd   -> %-7s %s" % (p.name, m.first))
-                handlers[p](m)
+            self.receive(by_sock, handlers)
         if time.monotonic() >= deadline:
             self.note("test: timed out after %.0f s" % self.args.timeout)
         # what is still in flight (retransmissions, late events)
         end = time.monotonic() + 0.5
         while time.monotonic() < end:
-            ready, _, _ = select.select(list(by_sock) + [self.ctrl.sock], [], [], 0.05)
-            for s in ready:
-                if s is self.ctrl.sock:
-                    for obj in self.ctrl.read():
-                        if obj.get("event"):
-                            self.note("baresip event: %s %s" % (obj.get("type"),
-                                                                obj.get("param", "")))
-                    continue
-                data, _ = s.recvfrom(65535)
-                m = Msg(data.decode(errors="replace"))
-                by_sock[s].got.append(m)
-                self.ladder.append("xferd   -> %-7s %s" % (by_sock[s].name, m.first))
+            self.receive(by_sock)
         self.st = st
+
+    def receive(self, by_sock, handlers=None):
+        """One select() of 50 ms: baresip's events (and, with handlers, its
+        responses) go to the timeline; a datagram to its peer's record, the
+        ladder and, with handlers, the peer's handler."""
+        ready, _, _ = select.select(list(by_sock) + [self.ctrl.sock], [], [], 0.05)
+        for s in ready:
+            if s is self.ctrl.sock:
+                for obj in self.ctrl.read():
+                    if obj.get("event"):
+                        self.note("baresip event: %s %s" % (obj.get("type"),
+                                                            obj.get("param", "")))
+                    elif handlers:
+                        self.note("baresip response: %s" % json.dumps(obj)[:200])
+                continue
+            data, _ = s.recvfrom(65535)
+            m = Msg(data.decode(errors="replace"))
+            p = by_sock[s]
+            p.got.append(m)
+            self.ladder.append("xferd   -> %-7s %s" % (p.name, m.first))
+            if handlers:
+                handlers[p](m)
 
     def verify(self):
         st, caller, target = self.st, self.caller, self.target
@@ -739,15 +635,17 @@ class Run:
         self.xferd_rc = self.xferd.stop()
 
     def report(self, err=None):
-        passed = sum(1 for c in self.checks if c[0])
-        failed = len(self.checks) - passed + (1 if err else 0)
+        """Prints a line per check (and the error, if any) and, on failure
+        or with -v, what happened; returns the Results."""
+        results = harness.Results("baresip")
         for ok, name, detail in self.checks:
-            print("%s: %s" % ("PASS" if ok else "FAIL", name))
+            print("%s: %s" % ("PASS" if results.add(ok) else "FAIL", name))
             if not ok or self.args.verbose:
                 print("      " + detail)
         if err:
+            results.add(False)
             print("FAIL: %s" % err)
-        if failed or self.args.verbose:
+        if results.failed or self.args.verbose:
             print("\n-- timeline")
             print("\n".join("  " + n for n in self.notes))
             print("-- the scripted peers' ladder")
@@ -760,7 +658,7 @@ class Run:
                 for src, dst, first, _ in trace_messages(self.baresip.text())[:40]:
                     print("  %s -> %s  %s" % (src, dst, first))
             print("-- files kept in %s" % self.dir)
-        return passed, failed
+        return results
 
 
 def main():
@@ -776,16 +674,8 @@ def main():
         return 77
     run = Run(args)
     run.t0 = time.monotonic()
-    err = None
     try:
-        run.start()
-        run.flow()
-        run.verify()
-    except Failure as e:
-        err = str(e)
-    except Exception as e:  # a bug of this script: still a failure, still cleaned up
-        import traceback
-        err = "test error: %s\n%s" % (e, traceback.format_exc())
+        err = harness.failure_of(run.run)
     finally:
         for p in run.procs:
             p.stop()
@@ -794,11 +684,9 @@ def main():
         for peer in (getattr(run, "caller", None), getattr(run, "target", None)):
             if peer:
                 peer.sock.close()
-    passed, failed = run.report(err)
-    if not failed and not args.keep:
-        shutil.rmtree(run.dir, ignore_errors=True)
-    print("baresip: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    results = run.report(err)
+    harness.close_dir(run.dir, not results.failed, args.keep)
+    return results.summary()
 
 
 if __name__ == "__main__":

@@ -21,22 +21,23 @@ runs when "tcp" is in --transport (default: udp only, see DEFAULT_TRANSPORTS).
 """
 
 import argparse
-import datetime
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402  (tests/lib, after the path above)
+import sipmsg  # noqa: E402
+from harness import LOOPBACK, TestFailure, check  # noqa: E402
+from sipmsg import SipMsg  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, "scenarios")
-LOOPBACK = "127.0.0.1"  # the only address any test ever sends to
 
 # sipp's -t value per transport; "u1"/"t1": one socket for all calls.
 SIPP_TRANSPORT = {"udp": "u1", "tcp": "t1"}
@@ -46,360 +47,39 @@ TRUNK_NUMBERS = ("+14155550100", "+14155550101")
 CALLER = "+14155551234"  # From user of the custom UAC scenarios
 UNKNOWN_NUMBER = "+14155559999"
 
-SIPP_GRACE = 10     # s a sipp run may take beyond its own -timeout
-KILL_GRACE = 2      # s between SIGTERM and SIGKILL
-
-
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-# ---------------------------------------------------------------- ports
-
-class Ports:
-    """Free ports of 127.0.0.1, found by binding UDP and TCP sockets and
-    closing them; never handed out twice in one run."""
-
-    def __init__(self):
-        self.taken = set()
-
-    @staticmethod
-    def is_free(port):
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, kind)
-            try:
-                s.bind((LOOPBACK, port))
-            except OSError:
-                return False
-            finally:
-                s.close()
-        return True
-
-    def block(self, n):
-        """The first of n consecutive free ports."""
-        for _ in range(1000):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((LOOPBACK, 0))
-            base = s.getsockname()[1]
-            s.close()
-            ports = range(base, base + n)
-            if base + n > 65535 or any(p in self.taken for p in ports):
-                continue
-            if all(self.is_free(p) for p in ports):
-                self.taken.update(ports)
-                return base
-        raise TestFailure("no block of %d free ports on %s" % (n, LOOPBACK))
-
-    def one(self):
-        return self.block(1)
-
-
-def port_bound(port, transport):
-    """True if some socket of this host is bound to port (UDP) or listens
-    on it (TCP), read from /proc so that probing cannot steal the port."""
-    files = {"udp": ("/proc/net/udp", "/proc/net/udp6"),
-             "tcp": ("/proc/net/tcp", "/proc/net/tcp6")}[transport]
-    want = ":%04X" % port
-    for path in files:
-        try:
-            with open(path) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[1].endswith(want) and (transport == "udp" or fields[3] == "0A"):
-                        return True
-        except OSError:
-            continue
-    return False
-
-
-# ------------------------------------------------------------ processes
-
-def stop_process(p, sig=signal.SIGTERM, grace=KILL_GRACE):
-    """Ends p (a Popen we started): sig, then SIGKILL after grace seconds."""
-    if p.poll() is not None:
-        return p.returncode
-    try:
-        p.send_signal(sig)
-        return p.wait(timeout=grace)
-    except ProcessLookupError:
-        return p.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return p.wait(timeout=5)
-
-
-def tail(path, n=15):
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    return lines[-n:]
-
-
-# ------------------------------------------------------- SIP messages
-
-COMPACT = {"i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact",
-           "l": "content-length", "c": "content-type", "k": "supported",
-           "s": "subject", "e": "content-encoding", "o": "event", "r": "refer-to"}
-
-
-class SipMsg:
-    """One SIP message as text: start line, headers in order, body."""
-
-    def __init__(self, text, direction="", stamp=""):
-        self.direction = direction  # "sent" / "received" (sipp's view)
-        self.stamp = stamp
-        self.lost = False           # dropped by sipp itself (-lost)
-        text = text.replace("\r\n", "\n")
-        head, _, body = text.partition("\n\n")
-        lines = head.split("\n")
-        self.start = lines[0].strip()
-        self.headers = []
-        for line in lines[1:]:
-            if line[:1] in (" ", "\t") and self.headers:
-                name, value = self.headers[-1]
-                self.headers[-1] = (name, value + " " + line.strip())
-                continue
-            name, sep, value = line.partition(":")
-            if not sep:
-                continue
-            name = name.strip().lower()
-            self.headers.append((COMPACT.get(name, name), value.strip()))
-        self.body = body.rstrip("\n")
-
-    @property
-    def is_request(self):
-        return not self.start.startswith("SIP/2.0 ")
-
-    @property
-    def method(self):
-        return self.start.split(" ", 1)[0] if self.is_request else None
-
-    @property
-    def status(self):
-        return None if self.is_request else int(self.start.split(" ")[1])
-
-    @property
-    def ruri(self):
-        return self.start.split(" ")[1] if self.is_request else None
-
-    def all(self, name):
-        name = name.lower()
-        return [v for n, v in self.headers if n == name]
-
-    def get(self, name):
-        v = self.all(name)
-        return v[0] if v else None
-
-    def vias(self):
-        out = []
-        for v in self.all("via"):
-            out += [x.strip() for x in v.split(",") if x.strip()]
-        return out
-
-    @property
-    def call_id(self):
-        return self.get("call-id")
-
-    @property
-    def cseq(self):
-        num, _, method = (self.get("cseq") or "").partition(" ")
-        return (int(num) if num.isdigit() else None, method.strip())
-
-    @staticmethod
-    def tag_of(value):
-        value = re.sub(r"<[^>]*>", "", value or "")
-        m = re.search(r";\s*tag=([^;\s,]+)", value)
-        return m.group(1) if m else None
-
-    @property
-    def from_tag(self):
-        return self.tag_of(self.get("from"))
-
-    @property
-    def to_tag(self):
-        return self.tag_of(self.get("to"))
-
-    @staticmethod
-    def user_of(value):
-        m = re.search(r"sips?:([^@;>\s]+)@", value or "")
-        return m.group(1) if m else None
-
-    @staticmethod
-    def hostport_of_via(via):
-        m = re.match(r"SIP\s*/\s*2\.0\s*/\s*\w+\s+([^;\s]+)", via)
-        return m.group(1) if m else None
-
-    @staticmethod
-    def branch_of_via(via):
-        m = re.search(r";\s*branch=([^;\s,]+)", via)
-        return m.group(1) if m else None
-
-    @property
-    def branch(self):
-        v = self.vias()
-        return self.branch_of_via(v[0]) if v else None
-
-    def brief(self):
-        return "%s %s (Call-ID %s, CSeq %s)" % (self.direction, self.start,
-                                                self.call_id, self.get("cseq"))
-
-
-# A block starts with a dashed line and a time stamp. sipp writes notes
-# without a line end, so they end up on the separator's line: "UDP message
-# lost (recv)." says the message just logged as received was then dropped
-# (-lost); "voluntary lost (while sending)" is about a message that sipp
-# never logged nor sent.
-SIPP_SEPARATOR = re.compile(r"-{20,} (\d{4}-\d\d-\d\d \S+)\s*$")
-SIPP_HEADLINE = re.compile(r"^(UDP|TCP|TLS|SCTP) message (received|sent)\b")
-
-
-def read_sipp_messages(path):
-    """The messages of a sipp -trace_msg log, in order; those sipp dropped
-    itself (-lost) have .lost set."""
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.read().split("\n")
-    except OSError:
-        return []
-    msgs, block, stamp = [], None, ""
-
-    def flush(note):
-        if not block:
-            return
-        m = SIPP_HEADLINE.match(block[0])
-        if not m:
-            return
-        text = "\n".join(block[1:]).lstrip("\n")
-        if text.strip():
-            msg = SipMsg(text, m.group(2), stamp)
-            msg.lost = "lost (recv)" in note
-            msgs.append(msg)
-
-    for line in lines:
-        sep = SIPP_SEPARATOR.search(line)
-        if sep:
-            note = line[:sep.start()]
-            flush(note)
-            block, stamp = [], sep.group(1)
-        elif block is not None:
-            block.append(line.rstrip("\r"))
-    flush("")
-    return msgs
-
 
 # ----------------------------------------------------------------- sipp
 
-class Sipp:
-    """One sipp process, in the foreground, bounded by -timeout and by a
-    subprocess timeout; its logs go to the test's directory."""
+class Sipp(sipmsg.Sipp):
+    """One sipp process of the test, in the foreground, bounded by -timeout
+    and by a subprocess timeout; its logs go to the test's directory."""
 
     def __init__(self, ctx, name, scenario, port, calls, timeout, target=None,
                  service=None, rate=None, extra=()):
-        self.ctx, self.name, self.port, self.calls = ctx, name, port, calls
-        self.timeout = timeout
-        d = ctx.dir
-        self.msg_log = os.path.join(d, name + "_messages.log")
-        self.err_log = os.path.join(d, name + "_errors.log")
-        self.stat_csv = os.path.join(d, name + "_stats.csv")
-        self.screen = os.path.join(d, name + "_screen.log")
-        self.out = os.path.join(d, name + "_stdout.log")
-        self.logs = os.path.join(d, name + "_logs.log")
-        if scenario in ("uac", "uas"):
-            scen = ["-sn", scenario]
-        else:
-            scen = ["-sf", os.path.join(SCENARIOS, scenario)]
-        media = ctx.ports.block(4)  # sipp binds media port and +2 (video)
-        args = [ctx.sipp_exe] + ([target] if target else []) + scen + [
-            "-t", SIPP_TRANSPORT[ctx.transport],
-            "-i", LOOPBACK, "-p", str(port),
-            "-mi", LOOPBACK, "-mp", str(media),
-            "-cp", str(ctx.ports.one()),
-            "-m", str(calls),
-            "-timeout", "%ds" % timeout, "-timeout_error",
-            "-nostdin",
-            "-trace_msg", "-message_file", self.msg_log,
-            "-trace_err", "-error_file", self.err_log,
-            "-trace_stat", "-stf", self.stat_csv,
-            "-trace_screen", "-screen_file", self.screen,
-            "-trace_logs", "-log_file", self.logs,
-        ]
+        args = sipmsg.sipp_command(
+            ctx.sipp_exe, ctx.dir, name, scenario, SCENARIOS, port,
+            ctx.ports.block(4),  # sipp binds media port and +2 (video)
+            ctx.ports.one(), calls, timeout, SIPP_TRANSPORT[ctx.transport], target,
+            traces=("msg", "err", "stat", "screen", "logs"))
         if service:
             args += ["-s", service]
         if rate:
             args += ["-r", str(rate), "-rp", "1000"]
         args += list(extra)
-        self.args = args
-        self.proc = None
-        self.rc = None
+        super().__init__(name, args, ctx.dir, port, timeout)
+        self.ctx, self.calls = ctx, calls
 
     def start(self):
-        env = dict(os.environ)
-        env.setdefault("TERM", "dumb")
-        with open(self.out, "wb") as out:
-            self.proc = subprocess.Popen(self.args, cwd=self.ctx.dir, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, env=env)
+        super().start()
         self.ctx.procs.append(self.proc)
         self.ctx.sipps.append(self)
         return self
 
     def wait_listening(self, limit=5.0):
-        """For a UAS: until its SIP port is bound (so a UAC may start)."""
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise TestFailure("%s exited (%s) before listening" % (self.name, self.proc.returncode))
-            if port_bound(self.port, self.ctx.transport):
-                return self
-            time.sleep(0.02)
-        raise TestFailure("%s not listening on port %d after %.0f s" % (self.name, self.port, limit))
-
-    def wait(self):
-        try:
-            self.rc = self.proc.wait(timeout=self.timeout + SIPP_GRACE)
-        except subprocess.TimeoutExpired:
-            stop_process(self.proc)
-            raise TestFailure("%s did not exit within %d s" % (self.name, self.timeout + SIPP_GRACE))
-        return self
+        return super().wait_listening(self.ctx.transport, limit)
 
     def run(self):
         return self.start().wait()
-
-    def stats(self):
-        """SuccessfulCall(C), FailedCall(C) of the last statistics row."""
-        try:
-            with open(self.stat_csv, errors="replace") as f:
-                rows = [r for r in f.read().splitlines() if r.strip()]
-        except OSError:
-            return None
-        if len(rows) < 2:
-            return None
-        head, last = rows[0].split(";"), rows[-1].split(";")
-        try:
-            return (int(last[head.index("SuccessfulCall(C)")]),
-                    int(last[head.index("FailedCall(C)")]))
-        except (ValueError, IndexError):
-            return None
-
-    def messages(self):
-        return read_sipp_messages(self.msg_log)
-
-    def received(self, pred=None):
-        """What sipp received and did not drop itself (-lost)."""
-        return [m for m in self.messages()
-                if m.direction == "received" and not m.lost and (pred is None or pred(m))]
-
-    def sent(self, pred=None):
-        """What sipp put on the wire (not what -lost dropped)."""
-        return [m for m in self.messages()
-                if m.direction == "sent" and not m.lost and (pred is None or pred(m))]
 
     def expect_ok(self, calls=None):
         """sipp exit status 0, and every call of -m (or calls) successful."""
@@ -470,49 +150,27 @@ class Xferd:
         uri = "sip:agent@%s:%d" % (LOOPBACK, self.uas_port)
         return uri + (";transport=tcp" if self.ctx.transport == "tcp" else "")
 
+    def sections(self, numbers=None):
+        return {"engine": self.engine,
+                "pstn": {"gateway": "sip:%s:%d" % (LOOPBACK, self.gateway_port),
+                         "geo_allow": "1 44"},
+                "trunk acme": {"domain": "acme.zt.example.net", "uri": self.trunk_uri,
+                               "numbers": " ".join(numbers or self.numbers)}}
+
     def config_text(self, numbers=None):
-        lines = ["; written by tests/integration/run.py", "[engine]"]
-        lines += ["%s = %s" % kv for kv in self.engine.items()]
-        lines += ["", "[pstn]", "gateway = sip:%s:%d" % (LOOPBACK, self.gateway_port),
-                  "geo_allow = 1 44", "",
-                  "[trunk acme]", "domain = acme.zt.example.net",
-                  "uri = %s" % self.trunk_uri,
-                  "numbers = %s" % " ".join(numbers or self.numbers), ""]
-        return "\n".join(lines)
+        return harness.config_text(self.sections(numbers), "written by tests/integration/run.py")
 
     def write_config(self, numbers=None):
-        tmp = self.config + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(self.config_text(numbers))
-        os.replace(tmp, self.config)
+        harness.write_config(self.config, self.sections(numbers),
+                             "written by tests/integration/run.py")
 
     def start(self):
         self.write_config()
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([self.ctx.xferd_exe, "-c", self.config], cwd=self.ctx.dir,
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+        self.proc = harness.spawn([self.ctx.xferd_exe, "-c", self.config], self.log,
+                                  cwd=self.ctx.dir)
         self.ctx.procs.append(self.proc)
-        self.wait_ready()
+        harness.wait_answering(self.proc, self.port)
         return self
-
-    def wait_ready(self, limit=5.0):
-        """Until xferd answers an OPTIONS on its port."""
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise TestFailure("xferd exited with status %s at start" % self.proc.returncode)
-            c = RawClient(self.port)
-            try:
-                rsp = c.exchange(options_request(self.port, lport=c.lport), wait=0.2)
-            except OSError:
-                rsp = []
-            finally:
-                c.close()
-            if any(r.status == 200 for r in rsp):
-                return
-            time.sleep(0.05)
-        raise TestFailure("xferd does not answer OPTIONS on %s after %.0f s" % (self.target, limit))
 
     def alive(self):
         return self.proc.poll() is None
@@ -524,18 +182,13 @@ class Xferd:
         self.proc.send_signal(sig)
 
     def wait_exit(self, limit):
-        try:
-            self.rc = self.proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            return None
-        return self.rc
+        rc = harness.wait_exit(self.proc, limit)
+        if rc is not None:
+            self.rc = rc
+        return rc
 
     def log_lines(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read().splitlines()
-        except OSError:
-            return []
+        return harness.read_text(self.log).splitlines()
 
     def wait_log(self, pattern, limit):
         end = time.monotonic() + limit
@@ -568,22 +221,6 @@ class Xferd:
 
 
 # ---------------------------------------------------------- raw sockets
-
-def options_request(port, lport, transport="udp", branch=None, call_id=None):
-    branch = branch or "z9hG4bK-probe-%08x" % random.getrandbits(32)
-    call_id = call_id or "probe-%08x@%s" % (random.getrandbits(32), LOOPBACK)
-    return ("OPTIONS sip:%s:%d SIP/2.0\r\n"
-            "Via: SIP/2.0/%s %s:%d;branch=%s;rport\r\n"
-            "Max-Forwards: 70\r\n"
-            "From: <sip:probe@%s>;tag=probe%08x\r\n"
-            "To: <sip:%s:%d>\r\n"
-            "Call-ID: %s\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-            % (LOOPBACK, port, transport.upper(), LOOPBACK, lport, branch, LOOPBACK,
-               random.getrandbits(32),
-               LOOPBACK, port, call_id)).encode()
-
 
 class RawClient:
     """A socket of our own to xferd's port: send bytes, read SIP messages."""
@@ -670,7 +307,7 @@ class Ctx:
         self.name, self.transport = name, transport
         self.xferd_exe, self.sipp_exe = args.xferd, args.sipp
         self.ports = ports
-        self.dir = tempfile.mkdtemp(prefix="xferd-it-%s-" % re.sub(r"\W", "_", name))
+        self.dir = harness.make_dir("it", name)
         self.procs, self.sipps = [], []
         self.xferd = None
 
@@ -707,8 +344,8 @@ class Ctx:
                 if m.direction != "received" or not m.is_request:
                     continue
                 key = (m.call_id, m.branch, m.get("cseq"))
-                t = stamp_seconds(m.stamp)
-                if key in seen and t is not None and t - seen[key] < limit:
+                t = m.stamp
+                if key in seen and t - seen[key] < limit:
                     raise TestFailure(
                         "%s got %s twice from xferd %.2f ms apart (Call-ID %s, branch %s): "
                         "a duplicate send, not a retransmission (T1 = %s ms)"
@@ -719,7 +356,7 @@ class Ctx:
     def cleanup(self):
         for p in reversed(self.procs):
             try:
-                stop_process(p)
+                harness.stop_process(p)
             except Exception:  # keep killing the others
                 pass
 
@@ -727,12 +364,12 @@ class Ctx:
         out = []
         if self.xferd:
             out.append("  --- xferd log (%s), last lines:" % self.xferd.log)
-            out += ["    " + l for l in tail(self.xferd.log, 25)]
+            out += ["    " + l for l in harness.tail(self.xferd.log, 25)]
         for s in self.sipps:
             out.append("  --- %s: %s" % (s.name, " ".join(s.args)))
             out.append("      exit status %s, stats (successful, failed) %s" % (s.rc, s.stats()))
             for path, n in ((s.err_log, 12), (s.out, 5)):
-                lines = [l for l in tail(path, n) if l.strip()]
+                lines = [l for l in harness.tail(path, n) if l.strip()]
                 if lines:
                     out.append("      %s:" % os.path.basename(path))
                     out += ["        " + l[:300] for l in lines]
@@ -744,14 +381,6 @@ class Ctx:
 
 
 # ---------------------------------------------------------------- checks
-
-def stamp_seconds(stamp):
-    """sipp's "2026-11-25 10:59:07.261596" as seconds, or None."""
-    try:
-        return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
-    except ValueError:
-        return None
-
 
 def by_call(msgs):
     calls = {}
@@ -1054,7 +683,7 @@ def t_no_ack_timer_h(ctx):
     oks = uac.received(lambda m: m.status == 200 and m.cseq[1] == "INVITE")
     check(len(oks) >= 3, "xferd sent the unacknowledged 200 %d times; expected retransmissions"
           % len(oks))
-    gaps = [stamp_seconds(b.stamp) - stamp_seconds(a.stamp) for a, b in zip(oks, oks[1:])]
+    gaps = [b.stamp - a.stamp for a, b in zip(oks, oks[1:])]
     check(gaps[0] >= t1 * 0.8, "first retransmission of the 200 after %.0f ms, expected T1 = %.0f ms"
           % (gaps[0] * 1000, t1 * 1000))
     byes = uac.received(lambda m: m.method == "BYE")
@@ -1062,7 +691,7 @@ def t_no_ack_timer_h(ctx):
           "after it): the unacknowledged call is never ended (RFC 3261 13.3.1.4, Timer H = "
           "64*T1 = %.1f s)" % (uac.timeout, len(oks), sum(gaps), 64 * t1))
     check(uas.received(lambda m: m.method == "BYE"), "the endpoint got no BYE after Timer H")
-    after = stamp_seconds(byes[0].stamp) - stamp_seconds(oks[0].stamp)
+    after = byes[0].stamp - oks[0].stamp
     check(after >= 64 * t1 * 0.9, "BYE %.1f s after the 200, before Timer H (64*T1 = %.1f s)"
           % (after, 64 * t1))
     uac.expect_ok()
@@ -1143,7 +772,7 @@ def t_malformed_400(ctx):
                 pass
     check(x.alive(), "xferd died on malformed input (exit status %s)" % x.proc.returncode)
     with RawClient(x.port, ctx.transport) as c:
-        rsp = c.exchange(options_request(x.port, c.lport, ctx.transport))
+        rsp = c.exchange(harness.options_request(x.port, c.lport, ctx.transport))
     check(any(m.status == 200 for m in rsp), "no 200 to OPTIONS after the malformed input (got %s)"
           % [m.start for m in rsp])
     ctx.uac("uac_options.xml").run().expect_ok()
@@ -1197,44 +826,30 @@ def variants(transports):
                 yield (name if t == "udp" else "%s[%s]" % (name, t)), fn, t
 
 
-def run_one(name, fn, transport, args, ports):
+def run_body(ctx, fn):
+    fn(ctx)
+    if ctx.xferd:
+        ctx.xferd.finish()
+
+
+def run_one(name, fn, transport, args, ports, results):
     ctx = Ctx(name, transport, args, ports)
     t0 = time.monotonic()
-    reason, report = None, []
     try:
-        fn(ctx)
-        if ctx.xferd:
-            ctx.xferd.finish()
-    except TestFailure as e:
-        reason = str(e)
-    except Exception as e:  # a bug of the test itself is a failure too
-        reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
+        reason = harness.failure_of(run_body, ctx, fn)
     finally:
         ctx.cleanup()
-    dt = time.monotonic() - t0
-    if reason is None:
-        print("PASS %s %.2fs" % (name, dt), flush=True)
-        if args.keep:
-            print("  kept: %s" % ctx.dir, flush=True)
-        else:
-            shutil.rmtree(ctx.dir, ignore_errors=True)
-        return True
-    report = ctx.failure_report()
-    print("FAIL %s %.2fs: %s" % (name, dt, reason), flush=True)
-    for l in report:
-        print(l)
-    print("  kept: %s" % ctx.dir, flush=True)
-    return False
+    passed = results.verdict(name, time.monotonic() - t0, reason)
+    if not passed:
+        for l in ctx.failure_report():
+            print(l)
+    if harness.close_dir(ctx.dir, passed, args.keep):
+        print("  kept: %s" % ctx.dir, flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser(description="xferd integration tests (sipp on 127.0.0.1)")
-    ap.add_argument("--xferd", help="path of the xferd binary")
-    ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp", help="path of sipp")
-    ap.add_argument("--only", action="append", default=[],
-                    help="run only these tests (NAME, or a comma-separated list; repeatable)")
-    ap.add_argument("--list", action="store_true", help="list the tests and exit")
-    ap.add_argument("--keep", action="store_true", help="keep the directories of passed tests too")
+    harness.add_run_args(ap)
     ap.add_argument("--transport", default=",".join(DEFAULT_TRANSPORTS),
                     help="transports to test, comma-separated: udp,tcp (default %(default)s)")
     args = ap.parse_args()
@@ -1247,32 +862,17 @@ def main():
         for name, _, _ in tests:
             print(name)
         return 0
-    only = {n for o in args.only for n in o.split(",") if n}
-    if only:
-        unknown = only - {n for n, _, _ in tests}
-        if unknown:
-            ap.error("no such test: %s (see --list)" % ", ".join(sorted(unknown)))
-        tests = [t for t in tests if t[0] in only]
-    if not args.xferd:
-        ap.error("--xferd PATH is required")
-    if not os.access(args.xferd, os.X_OK):
-        print("run.py: %s is not an executable" % args.xferd, file=sys.stderr)
-        return 1
-    args.xferd = os.path.abspath(args.xferd)
-    if not shutil.which(args.sipp):
-        print("run.py: sipp not found (Debian package sip-tester)", file=sys.stderr)
-        return 1
-    ports = Ports()
-    passed = failed = 0
+    tests = harness.pick(ap, tests, args.only)
+    status = harness.need_xferd_and_sipp(ap, args)
+    if status is not None:
+        return status
+    ports = harness.Ports()
+    results = harness.Results("integration")
     t0 = time.monotonic()
     for name, fn, transport in tests:
-        if run_one(name, fn, transport, args, ports):
-            passed += 1
-        else:
-            failed += 1
+        run_one(name, fn, transport, args, ports, results)
     print("integration: %.1f s" % (time.monotonic() - t0))
-    print("integration: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return results.summary()
 
 
 if __name__ == "__main__":

@@ -18,13 +18,14 @@ import random
 import re
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402  (tests/lib, after the path above)
+
+HOST = harness.LOOPBACK
 WORKERS = 2
 MAX_TCP = 5
 IDLE_S = 2
@@ -46,34 +47,6 @@ def expect(cond, what):
 
 def rand_token(n=10):
     return "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
-
-
-def ports_free(base, count):
-    """True if UDP base..base+count-1 and TCP base are free on HOST."""
-    socks = []
-    try:
-        for i in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(s)
-            s.bind((HOST, base + i))
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        socks.append(s)
-        s.bind((HOST, base))
-        return True
-    except OSError:
-        return False
-    finally:
-        for s in socks:
-            s.close()
-
-
-def free_base_port(count):
-    """A port P with P .. P+count-1 free: xferd's worker i also binds P+1+i."""
-    for _ in range(200):
-        p = random.randint(20000, 60000 - count)
-        if ports_free(p, count):
-            return p
-    raise RuntimeError("no free port range found")
 
 
 # ---- SIP text ----
@@ -626,80 +599,41 @@ def main():
         print("usage: tcp_check.py PATH/TO/xferd", file=sys.stderr)
         return 2
     binary = sys.argv[1]
-    port = free_base_port(WORKERS + 1)
+    port = harness.Ports().block(WORKERS + 1)  # xferd's worker i also binds port + 1 + i
     dead = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     dead.bind((HOST, 0))  # bound, never listening: connects are refused
     dead_port = dead.getsockname()[1]
     uas = TcpUas()
-    tmp = tempfile.mkdtemp(prefix="tcp_check.")
-    cfg_path = os.path.join(tmp, "xferd.ini")
+    tmp = harness.make_dir("tcp")  # kept only when a check fails
+    cfg_path = harness.write_config(os.path.join(tmp, "xferd.ini"), {
+        "engine": {"listen": f"{HOST}:{port}", "workers": WORKERS, "trusted": "127.0.0.0/8",
+                   "max_tcp_connections": MAX_TCP, "tcp_idle_timeout": IDLE_S,
+                   "drain_timeout": 2, "t1_ms": 50, "log_level": "info"},
+        "pstn": {"gateway": f"sip:{HOST}:5090", "geo_allow": "1 44"},
+        "trunk check": {"domain": "check.example.net",
+                        "uri": f"sip:agent@{HOST}:{uas.port};transport=tcp", "numbers": NUMBER},
+        "trunk dead": {"domain": "dead.example.net",
+                       "uri": f"sip:agent@{HOST}:{dead_port};transport=tcp",
+                       "numbers": DEAD_NUMBER},
+    })
     err_path = os.path.join(tmp, "stderr.log")
-    with open(cfg_path, "w") as f:
-        f.write(f"""[engine]
-listen = {HOST}:{port}
-workers = {WORKERS}
-trusted = 127.0.0.0/8
-max_tcp_connections = {MAX_TCP}
-tcp_idle_timeout = {IDLE_S}
-drain_timeout = 2
-t1_ms = 50
-log_level = info
-
-[pstn]
-gateway = sip:{HOST}:5090
-geo_allow = 1 44
-
-[trunk check]
-domain = check.example.net
-uri = sip:agent@{HOST}:{uas.port};transport=tcp
-numbers = {NUMBER}
-
-[trunk dead]
-domain = dead.example.net
-uri = sip:agent@{HOST}:{dead_port};transport=tcp
-numbers = {DEAD_NUMBER}
-""")
-    passed, failed = 0, 0
+    results = harness.Results("tcp")
     proc = None
     open_at_stop = []
-    errf = open(err_path, "w")
-
-    def result(name, ok, why=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print(f"ok   {name}")
-        else:
-            failed += 1
-            print(f"FAIL {name}: {why}")
-
     try:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0")
         uas.start()
         try:
-            proc = subprocess.Popen([binary, "-c", cfg_path], stdout=subprocess.DEVNULL,
-                                    stderr=errf, env=env)
+            proc = harness.spawn([binary, "-c", cfg_path], err_path, env=env)
         except OSError as e:
-            result("startup", False, f"cannot run {binary}: {e}")
-            return finish(passed, failed, err_path)
+            results.check(False, "startup", f"cannot run {binary}: {e}")
+            return finish(results, err_path)
         # Ready when TCP accepts and answers.
-        deadline = time.monotonic() + 10
-        ready = False
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                s = tcp_connect(port)
-                try:
-                    ready = status_of(options_roundtrip(s, StreamReader(s), port, 1)) == 200
-                finally:
-                    s.close()
-            except (OSError, CheckFailed):
-                pass
-            if ready:
-                break
-            time.sleep(0.1)
-        if not ready:
-            result("startup", False, "xferd did not answer OPTIONS over TCP within 10 s")
+        why = harness.failure_of(lambda: harness.wait_answering(
+            proc, port, limit=10, transport="tcp", wait=1.0, pause=0.1))
+        if why is not None:
+            results.check(False, "startup", why)
         else:
             checks = [
                 ("1 options", lambda: check_options(port)),
@@ -719,13 +653,13 @@ numbers = {DEAD_NUMBER}
             for name, fn in checks:
                 try:
                     fn()
-                    result(name, True)
+                    results.check(True, name)
                 except CheckFailed as e:
-                    result(name, False, str(e))
+                    results.check(False, name, str(e))
                 except (OSError, socket.timeout) as e:
-                    result(name, False, f"{type(e).__name__}: {e}")
+                    results.check(False, name, f"{type(e).__name__}: {e}")
                 if proc.poll() is not None:
-                    result("xferd alive", False, f"xferd exited with {proc.returncode}")
+                    results.check(False, "xferd alive", f"xferd exited with {proc.returncode}")
                     break
         # Shutdown: SIGTERM, a clean exit, no sanitizer report.
         if proc.poll() is None:
@@ -735,43 +669,34 @@ numbers = {DEAD_NUMBER}
                 open_at_stop = []
             time.sleep(0.2)
             proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                rc = None
-            errf.flush()
-            with open(err_path, errors="replace") as f:
-                log = f.read()
-            bad = [l for l in log.splitlines()
+            rc = harness.wait_exit(proc, 15)
+            bad = [l for l in harness.read_text(err_path).splitlines()
                    if "Sanitizer" in l or "runtime error:" in l]
             if rc is None:
-                result("14 clean shutdown", False, "xferd still running 15 s after SIGTERM")
+                results.check(False, "14 clean shutdown", "xferd still running 15 s after SIGTERM")
             else:
-                result("14 clean shutdown", rc == 0 and not bad,
-                       f"exit status {rc}; " + "; ".join(bad[:3]))
+                results.check(rc == 0 and not bad, "14 clean shutdown",
+                              f"exit status {rc}; " + "; ".join(bad[:3]))
     finally:
         uas.stop.set()
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        if proc is not None:
+            harness.stop_process(proc, signal.SIGKILL, grace=5)
         if uas.is_alive():
             uas.join(3)
         dead.close()
         for c in open_at_stop:
             c.close()
-        errf.close()
-    return finish(passed, failed, err_path)
+    return finish(results, err_path)
 
 
-def finish(passed, failed, err_path):
-    if failed:
-        with open(err_path, errors="replace") as f:
-            tail = f.read().splitlines()[-40:]
+def finish(results, err_path):
+    if results.failed:
         print("--- xferd stderr (last 40 lines) ---")
-        for line in tail:
+        for line in harness.tail(err_path, 40):
             print(line)
-    print(f"tcp: {passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    if harness.close_dir(os.path.dirname(err_path), not results.failed):
+        print("kept: " + os.path.dirname(err_path))
+    return results.summary()
 
 
 if __name__ == "__main__":

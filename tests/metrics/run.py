@@ -14,29 +14,20 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402  (tests/lib, after the path above)
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = "+14155551234"  # what tools/demo's endpoint REFERs to
 SKIP = 77                # meson's "skipped"
 
-passed = 0
-failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   %s" % what)
-    else:
-        failed += 1
-        print("FAIL %s%s" % (what, (": " + str(detail)) if detail != "" else ""))
-    return ok
+RESULTS = harness.Results("metrics")
+check = RESULTS.check
 
 
 def load_demo():
@@ -64,18 +55,6 @@ class Peer(demo.Peer):
 
 
 demo.Peer = Peer
-
-
-def free_port(kind, avoid):
-    """A free port on 127.0.0.1 not in avoid (which it joins)."""
-    while True:
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in avoid:
-            avoid.add(port)
-            return port
 
 
 def http(port, path, method="GET", timeout=5.0):
@@ -138,25 +117,17 @@ def delta(after, before, name, **labels):
     return val(after, name, **labels) - val(before, name, **labels)
 
 
-CONFIG = """[engine]
-listen = 127.0.0.1:{xferd}
-metrics = 127.0.0.1:{metrics}
-workers = 2
-trusted = 127.0.0.0/8
-transfer_timeout = 5
-drain_timeout = 15
-log_level = info
-event_log = {evlog}
-
-[pstn]
-gateway = sip:127.0.0.1:{target}
-geo_allow = 1 44
-
-[trunk acme]
-domain = acme.zt.example.net
-uri = sip:agent@127.0.0.1:{endpoint}
-numbers = +14155550100
-"""
+def config(xferd, metrics, evlog, target, endpoint):
+    """xferd's sections: 2 workers, /metrics, the event log, tools/demo's
+    endpoint as acme's uri and its target as the PSTN gateway."""
+    return {
+        "engine": {"listen": "127.0.0.1:%d" % xferd, "metrics": "127.0.0.1:%d" % metrics,
+                   "workers": 2, "trusted": "127.0.0.0/8", "transfer_timeout": 5,
+                   "drain_timeout": 15, "log_level": "info", "event_log": evlog},
+        "pstn": {"gateway": "sip:127.0.0.1:%d" % target, "geo_allow": "1 44"},
+        "trunk acme": {"domain": "acme.zt.example.net",
+                       "uri": "sip:agent@127.0.0.1:%d" % endpoint, "numbers": "+14155550100"},
+    }
 
 PROM = """global:
   scrape_interval: 1s
@@ -237,17 +208,6 @@ def wait_for(fn, timeout, step=0.1):
     return fn()
 
 
-def stop(proc, timeout=10):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def prom_query(port, query):
     """The values of an instant query's result vector (None if it failed)."""
     url = "/api/v1/query?query=" + urllib.parse.quote(query)
@@ -275,29 +235,25 @@ def main():
         return SKIP
     xferd_bin = args.xferd or build(args.build_dir)
 
-    tmp = tempfile.mkdtemp(prefix="xferd-metrics-")
-    xports = demo.free_ports(3)  # listen, and listen + 1 + i for the 2 workers
-    used = set(xports)
-    pports = [free_port(socket.SOCK_DGRAM, used) for _ in range(3 + n)]
+    tmp = harness.make_dir("metrics")
+    ports = harness.Ports()
+    xport = ports.block(3)  # listen, and listen + 1 + i for the 2 workers
+    pports = [ports.one() for _ in range(3 + n)]
     endpoint_port, target_port, caller_ports = pports[0], pports[1], pports[2:]
-    mport, pport = free_port(socket.SOCK_STREAM, used), free_port(socket.SOCK_STREAM, used)
+    mport, pport = ports.one(), ports.one()
     evlog = os.path.join(tmp, "events.jsonl")
-    cfg = os.path.join(tmp, "xferd.ini")
-    with open(cfg, "w") as f:
-        f.write(CONFIG.format(xferd=xports[0], metrics=mport, evlog=evlog,
-                              endpoint=endpoint_port, target=target_port))
+    cfg = harness.write_config(os.path.join(tmp, "xferd.ini"),
+                               config(xport, mport, evlog, target_port, endpoint_port))
     with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
         f.write(PROM.format(metrics=mport))
-    xlog = open(os.path.join(tmp, "xferd.log"), "w")
-    plog = open(os.path.join(tmp, "prometheus.log"), "w")
     xferd = prom = None
     held = None
     try:
-        xferd = subprocess.Popen([xferd_bin, "-c", cfg], stdout=xlog, stderr=subprocess.STDOUT)
-        prom = subprocess.Popen([prometheus, "--config.file=" + os.path.join(tmp, "prometheus.yml"),
-                                 "--storage.tsdb.path=" + os.path.join(tmp, "data"),
-                                 "--web.listen-address=127.0.0.1:%d" % pport],
-                                stdout=plog, stderr=subprocess.STDOUT, cwd=tmp)
+        xferd = harness.spawn([xferd_bin, "-c", cfg], os.path.join(tmp, "xferd.log"))
+        prom = harness.spawn([prometheus, "--config.file=" + os.path.join(tmp, "prometheus.yml"),
+                              "--storage.tsdb.path=" + os.path.join(tmp, "data"),
+                              "--web.listen-address=127.0.0.1:%d" % pport],
+                             os.path.join(tmp, "prometheus.log"), cwd=tmp)
         up = wait_for(lambda: http(mport, "/healthz", timeout=1)[0] == 200, 10)
         if not check(up, "xferd answers /healthz 200 while accepting calls"):
             return 1
@@ -318,7 +274,7 @@ def main():
         outcomes = []
         for i in range(n):
             RUN[0] = i
-            outcomes.append(demo.run_transfer(xports[0], (caller_ports[i], endpoint_port,
+            outcomes.append(demo.run_transfer(xport, (caller_ports[i], endpoint_port,
                                                           target_port), 200, demo.Ladder()))
         check(outcomes == ["transferred"] * n, "%d transfers made" % n, outcomes)
         # the calls end with the last BYE's response; let the counters settle
@@ -392,7 +348,7 @@ def main():
 
         # Draining: a call still up keeps xferd running; /healthz says 503.
         RUN[0] = n
-        held = HeldCall(xports[0], caller_ports[n], endpoint_port)
+        held = HeldCall(xport, caller_ports[n], endpoint_port)
         check(held.pump(lambda: held.up, 5), "a call is up before SIGTERM")
         check(http(mport, "/healthz")[0] == 200, "/healthz 200 before SIGTERM")
         xferd.send_signal(signal.SIGTERM)
@@ -441,17 +397,13 @@ def main():
     finally:
         if held:
             held.close()
-        stop(xferd)
-        stop(prom)
-        xlog.close()
-        plog.close()
-        if failed:
+        for p in (xferd, prom):
+            if p is not None:
+                harness.stop_process(p, grace=10)
+        if harness.close_dir(tmp, not RESULTS.failed):
             print("--- xferd log (%s) ---" % tmp)
-            print(open(os.path.join(tmp, "xferd.log")).read()[-4000:])
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("metrics: %d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+            print(harness.read_text(os.path.join(tmp, "xferd.log"))[-4000:])
+    return RESULTS.summary()
 
 
 if __name__ == "__main__":

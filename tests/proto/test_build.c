@@ -1,75 +1,16 @@
 /* test_build.c: builder output, round trips, responses, injection, -ENOSPC.
  * RFC 3261 §7, §7.3.1, §8.1.1, §8.2.6.2, §20. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
+#define _GNU_SOURCE /* memmem */
 #endif
 
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "build.h"
-
-/* ---- buffers against a PROT_NONE page ---- */
-
-/* Inputs are copied, and output buffers placed, so that their last byte is
- * the last one before a PROT_NONE page: any access past the end faults. A
- * ring of mappings lets a test keep a few alive at once; the oldest is
- * unmapped when the ring wraps. */
-#define GUARD_SLOTS 16
-
-static struct {
-	char *map;
-	size_t len;
-} guard_ring[GUARD_SLOTS];
-static unsigned guard_next;
-
-static char *guard_alloc(size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (n + page - 1) / page * page;
-	unsigned slot = guard_next++ % GUARD_SLOTS;
-	char *map;
-
-	if (data == 0)
-		data = page;
-	if (guard_ring[slot].map)
-		munmap(guard_ring[slot].map, guard_ring[slot].len);
-	map = mmap(NULL, data + page, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + data, page, PROT_NONE), 0);
-	guard_ring[slot].map = map;
-	guard_ring[slot].len = data + page;
-	return map + data - n;
-}
-
-/* Outside the ring, for an input that must outlive many guard_alloc()
- * calls; never unmapped (Criterion runs each test in its own process). */
-static const char *guard_put_pinned(const char *s, size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (n + page - 1) / page * page + page;
-	char *map = mmap(NULL, data + page, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + data, page, PROT_NONE), 0);
-	memcpy(map + data - n, s, n);
-	return map + data - n;
-}
-
-static const char *guard_put(const char *s, size_t n)
-{
-	char *p = guard_alloc(n);
-
-	if (n)
-		memcpy(p, s, n);
-	return p;
-}
+#include "guard.h"
 
 /* ---- helpers ---- */
 

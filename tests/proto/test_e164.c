@@ -1,70 +1,27 @@
 /* test_e164.c: E.164 syntax edges and every country code prefix, each input
  * placed against PROT_NONE pages. ITU-T E.164 §6 and its assigned code list. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-#endif
-
 #include <criterion/criterion.h>
 #include <stdio.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "e164.h"
+#include "guard.h"
 
 #define N_CASES(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Three pages, the outer two PROT_NONE: an input copied to end at the second
- * boundary faults on any overread, one copied to start at the first boundary
- * faults on any underread. Criterion forks per test, so one static map is
- * enough. */
-static char *guard_mid;
-static size_t guard_page;
-
-static void guard_init(void)
-{
-	char *base;
-
-	if (guard_mid)
-		return;
-	guard_page = (size_t)sysconf(_SC_PAGESIZE);
-	base = mmap(NULL, 3 * guard_page, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(base, MAP_FAILED);
-	cr_assert_eq(mprotect(base, guard_page, PROT_NONE), 0);
-	cr_assert_eq(mprotect(base + 2 * guard_page, guard_page, PROT_NONE), 0);
-	guard_mid = base + guard_page;
-}
-
-static struct str at_end(const char *s, size_t n)
-{
-	guard_init();
-	cr_assert_leq(n, guard_page);
-	memcpy(guard_mid + guard_page - n, s, n);
-	return str_make(guard_mid + guard_page - n, n);
-}
-
-static struct str at_start(const char *s, size_t n)
-{
-	guard_init();
-	cr_assert_leq(n, guard_page);
-	memcpy(guard_mid, s, n);
-	return str_make(guard_mid, n);
-}
 
 /* Both placements must agree; returns the result of the first. */
 static bool valid(const char *s, size_t n)
 {
-	bool v = e164_valid(at_end(s, n));
+	bool v = e164_valid(guard_str(s, n));
 
-	cr_expect_eq(e164_valid(at_start(s, n)), v, "\"%.*s\"", (int)n, s);
+	cr_expect_eq(e164_valid(guard_str_start(s, n)), v, "\"%.*s\"", (int)n, s);
 	return v;
 }
 
 static unsigned cc(const char *s, size_t n)
 {
-	unsigned c = e164_country_code(at_end(s, n));
+	unsigned c = e164_country_code(guard_str(s, n));
 
-	cr_expect_eq(e164_country_code(at_start(s, n)), c, "\"%.*s\"", (int)n, s);
+	cr_expect_eq(e164_country_code(guard_str_start(s, n)), c, "\"%.*s\"", (int)n, s);
 	return c;
 }
 

@@ -1,62 +1,14 @@
 /* test_frame.c: sip_frame_next on whole, concatenated, trickled, split streams.
  * RFC 3261 §7.3.1, §7.5, §18.3 (stream framing); RFC 5626 §3.5.1 (keep-alive). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-#endif
-
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "frame.h"
 #include "msg.h"
-
-/* ---- inputs against a PROT_NONE page ---- */
-
-/* Each input is copied so that its last byte is the last readable byte
- * before a PROT_NONE page: any read past the end faults. A ring of
- * mappings lets a test keep a few inputs alive at once; the oldest is
- * unmapped when the ring wraps. */
-#define GUARD_SLOTS 16
-
-static struct {
-	char *map;
-	size_t len;
-} guard_ring[GUARD_SLOTS];
-static unsigned guard_next;
-
-static char *guard_alloc(size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (n + page - 1) / page * page;
-	unsigned slot = guard_next++ % GUARD_SLOTS;
-	char *map;
-
-	if (data == 0)
-		data = page;
-	if (guard_ring[slot].map)
-		munmap(guard_ring[slot].map, guard_ring[slot].len);
-	map = mmap(NULL, data + page, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + data, page, PROT_NONE), 0);
-	guard_ring[slot].map = map;
-	guard_ring[slot].len = data + page;
-	return map + data - n;
-}
-
-static const char *guard_put(const char *s, size_t n)
-{
-	char *p = guard_alloc(n);
-
-	if (n)
-		memcpy(p, s, n);
-	return p;
-}
 
 /* ---- helpers ---- */
 

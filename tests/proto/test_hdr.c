@@ -1,67 +1,17 @@
 /* test_hdr.c: every typed header reader of hdr.h, and sip_core_read.
  * RFC 3261 §8.1.1, §20, §25.1; RFC 3581; RFC 3515, 4488, 6665; RFC 4475. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-#endif
-
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "hdr.h"
 
-/* ---- inputs against a PROT_NONE page ---- */
-
-/* Each input is copied so that its last byte is the last readable byte
- * before a PROT_NONE page: any read past the end faults. A ring of
- * mappings lets a test keep a few inputs alive at once; the oldest is
- * unmapped when the ring wraps. */
-#define GUARD_SLOTS 16
-
-static struct {
-	char *map;
-	size_t len;
-} guard_ring[GUARD_SLOTS];
-static unsigned guard_next;
-
-static char *guard_alloc(size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (n + page - 1) / page * page;
-	unsigned slot = guard_next++ % GUARD_SLOTS;
-	char *map;
-
-	if (data == 0)
-		data = page;
-	if (guard_ring[slot].map)
-		munmap(guard_ring[slot].map, guard_ring[slot].len);
-	map = mmap(NULL, data + page, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + data, page, PROT_NONE), 0);
-	guard_ring[slot].map = map;
-	guard_ring[slot].len = data + page;
-	return map + data - n;
-}
-
-static const char *guard_put(const char *s, size_t n)
-{
-	char *p = guard_alloc(n);
-
-	if (n)
-		memcpy(p, s, n);
-	return p;
-}
-
-/* A guarded slice of a C string. */
+/* A guarded slice of a C string; short, as nearly every check has one. */
 static struct str G(const char *s)
 {
-	size_t n = strlen(s);
-
-	return str_make(guard_put(s, n), n);
+	return guard_cstr(s);
 }
 
 #define expect_str(s, lit)                                                     \

@@ -1,15 +1,14 @@
 /* test_ip.c: ip_classify over every special-purpose block edge, IPv6 spellings
  * and garbage, each input placed against PROT_NONE pages. RFC 6890, 4291, 3261 §25.1. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS, inet_aton */
+#define _GNU_SOURCE /* inet_aton */
 #endif
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "ip.h"
 
 struct ip_case {
@@ -20,44 +19,6 @@ struct ip_case {
 
 #define T(lit, cls) { (lit), sizeof(lit) - 1, (cls) }
 #define N_CASES(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Three pages, the outer two PROT_NONE: an input copied to end at the second
- * boundary faults on any overread, one copied to start at the first boundary
- * faults on any underread. Criterion forks per test, so one static map is
- * enough. */
-static char *guard_mid;
-static size_t guard_page;
-
-static void guard_init(void)
-{
-	char *base;
-
-	if (guard_mid)
-		return;
-	guard_page = (size_t)sysconf(_SC_PAGESIZE);
-	base = mmap(NULL, 3 * guard_page, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(base, MAP_FAILED);
-	cr_assert_eq(mprotect(base, guard_page, PROT_NONE), 0);
-	cr_assert_eq(mprotect(base + 2 * guard_page, guard_page, PROT_NONE), 0);
-	guard_mid = base + guard_page;
-}
-
-static struct str at_end(const char *s, size_t n)
-{
-	guard_init();
-	cr_assert_leq(n, guard_page);
-	memcpy(guard_mid + guard_page - n, s, n);
-	return str_make(guard_mid + guard_page - n, n);
-}
-
-static struct str at_start(const char *s, size_t n)
-{
-	guard_init();
-	cr_assert_leq(n, guard_page);
-	memcpy(guard_mid, s, n);
-	return str_make(guard_mid, n);
-}
 
 /* Printable form of an input for failure messages. */
 static const char *show(const char *s, size_t n, char *buf, size_t cap)
@@ -81,8 +42,8 @@ static void check(const struct ip_case *t, size_t count)
 	char buf[128];
 
 	for (size_t i = 0; i < count; i++) {
-		enum ip_class e = ip_classify(at_end(t[i].in, t[i].n));
-		enum ip_class s = ip_classify(at_start(t[i].in, t[i].n));
+		enum ip_class e = ip_classify(guard_str(t[i].in, t[i].n));
+		enum ip_class s = ip_classify(guard_str_start(t[i].in, t[i].n));
 
 		cr_expect_eq(e, t[i].want, "ip_classify(\"%s\") = %s, want %s",
 			     show(t[i].in, t[i].n, buf, sizeof(buf)),
@@ -424,17 +385,17 @@ Test(ip, name_length_limits)
 	size_t n;
 
 	n = make_name(buf, 1, 63);
-	cr_expect_eq(ip_classify(at_end(buf, n)), IP_NOT_LITERAL);
+	cr_expect_eq(ip_classify(guard_str(buf, n)), IP_NOT_LITERAL);
 	n = make_name(buf, 1, 64);
-	cr_expect_eq(ip_classify(at_end(buf, n)), IP_RESERVED);
+	cr_expect_eq(ip_classify(guard_str(buf, n)), IP_RESERVED);
 	/* 4 labels of 62 and one of 1: 62 * 4 + 3 + 2 = 253. */
 	n = make_name(buf, 4, 62);
 	memcpy(buf + n, ".a", 2);
-	cr_expect_eq(ip_classify(at_end(buf, n + 2)), IP_NOT_LITERAL);
+	cr_expect_eq(ip_classify(guard_str(buf, n + 2)), IP_NOT_LITERAL);
 	buf[n + 2] = '.';
-	cr_expect_eq(ip_classify(at_end(buf, n + 3)), IP_NOT_LITERAL);
+	cr_expect_eq(ip_classify(guard_str(buf, n + 3)), IP_NOT_LITERAL);
 	memcpy(buf + n, ".ab", 3);
-	cr_expect_eq(ip_classify(at_end(buf, n + 3)), IP_RESERVED);
+	cr_expect_eq(ip_classify(guard_str(buf, n + 3)), IP_RESERVED);
 }
 
 /* Whatever inet_aton() or inet_pton() accepts is an address to a resolver,
@@ -462,7 +423,7 @@ Test(ip, libc_numeric_forms_never_pass_as_names)
 		}
 		memcpy(z, buf, n);
 		z[n] = '\0';
-		c = ip_classify(at_end(buf, n));
+		c = ip_classify(guard_str(buf, n));
 		libc_numeric = inet_aton(z, &a4) || inet_pton(AF_INET6, z, a6) == 1;
 		cr_assert(!(libc_numeric && c == IP_NOT_LITERAL),
 			  "\"%s\" is numeric to libc but a name here",

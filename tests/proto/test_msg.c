@@ -1,61 +1,13 @@
 /* test_msg.c: sip_msg_parse start lines, headers, lists, folding, bodies, errors.
  * RFC 3261 §7, §7.3.1, §7.3.3, §7.5, §18.3, §25.1; RFC 4475 §3.1.2. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-#endif
-
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "hdr.h"
 #include "msg.h"
-
-/* ---- inputs against a PROT_NONE page ---- */
-
-/* Each input is copied so that its last byte is the last readable byte
- * before a PROT_NONE page: any read past the end faults. A ring of
- * mappings lets a test keep a few inputs alive at once (a parsed message
- * points into its buffer); the oldest is unmapped when the ring wraps. */
-#define GUARD_SLOTS 16
-
-static struct {
-	char *map;
-	size_t len;
-} guard_ring[GUARD_SLOTS];
-static unsigned guard_next;
-
-static char *guard_alloc(size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (n + page - 1) / page * page;
-	unsigned slot = guard_next++ % GUARD_SLOTS;
-	char *map;
-
-	if (data == 0)
-		data = page;
-	if (guard_ring[slot].map)
-		munmap(guard_ring[slot].map, guard_ring[slot].len);
-	map = mmap(NULL, data + page, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + data, page, PROT_NONE), 0);
-	guard_ring[slot].map = map;
-	guard_ring[slot].len = data + page;
-	return map + data - n;
-}
-
-static const char *guard_put(const char *s, size_t n)
-{
-	char *p = guard_alloc(n);
-
-	if (n)
-		memcpy(p, s, n);
-	return p;
-}
 
 /* ---- helpers ---- */
 

@@ -4,9 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "param.h"
 
 static struct str S(const char *s)
@@ -17,25 +16,6 @@ static struct str S(const char *s)
 static bool eq(struct str a, const char *lit)
 {
 	return str_eq(a, S(lit));
-}
-
-/* A copy of s that ends exactly where an inaccessible page begins, so a
- * read one byte too far faults instead of passing unnoticed. */
-static struct str guarded(const char *s, size_t n)
-{
-	static char *page;
-	static size_t size;
-
-	if (page == NULL) {
-		size = (size_t)sysconf(_SC_PAGESIZE);
-		page = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		cr_assert(page != MAP_FAILED);
-		cr_assert(mprotect(page + size, size, PROT_NONE) == 0);
-	}
-	cr_assert(n <= size);
-	memcpy(page + size - n, s, n);
-	return str_make(page + size - n, n);
 }
 
 /* Walk list and render it as "name=value|..." (or "ERR" at the failing
@@ -127,7 +107,7 @@ Test(param, table_guard_page)
 	char out[256];
 
 	for (size_t i = 0; i < sizeof(walks) / sizeof(walks[0]); i++) {
-		walk(guarded(walks[i].in, strlen(walks[i].in)), out, sizeof(out));
+		walk(guard_cstr(walks[i].in), out, sizeof(out));
 		cr_expect_str_eq(out, walks[i].out, "input [%s]", walks[i].in);
 	}
 }
@@ -136,7 +116,7 @@ Test(param, table_guard_page)
 Test(param, nul_in_quotes)
 {
 	static const char in[] = "a=\"x\0y\"";
-	struct str list = guarded(in, sizeof(in) - 1), name, value;
+	struct str list = guard_str(in, sizeof(in) - 1), name, value;
 
 	cr_expect_eq(sip_param_next(&list, &name, &value), -EINVAL);
 }
@@ -213,7 +193,7 @@ Test(param, get_guard_page)
 {
 	struct str v;
 
-	cr_expect(sip_param_get(guarded("a=1;b", 5), STR("b"), &v) && v.n == 0);
-	cr_expect_not(sip_param_get(guarded("a=1;b=", 6), STR("b"), &v));
-	cr_expect_not(sip_param_get(guarded("a=\"1", 4), STR("a"), &v));
+	cr_expect(sip_param_get(guard_str("a=1;b", 5), STR("b"), &v) && v.n == 0);
+	cr_expect_not(sip_param_get(guard_str("a=1;b=", 6), STR("b"), &v));
+	cr_expect_not(sip_param_get(guard_str("a=\"1", 4), STR("a"), &v));
 }

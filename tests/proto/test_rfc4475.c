@@ -3,11 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "guard.h"
 #include "hdr.h"
 #include "ip.h"
 #include "param.h"
@@ -25,21 +24,15 @@ static struct str load(const char *name)
 	char path[512];
 	const char *dir = getenv("XFERD_DATA") ? getenv("XFERD_DATA") : DATA_DIR;
 	static char tmp[65536];
-	size_t n, page = (size_t)sysconf(_SC_PAGESIZE), pages;
+	size_t n;
 	FILE *f;
-	char *map;
 
 	snprintf(path, sizeof(path), "%s/rfc4475/%s.sip", dir, name);
 	f = fopen(path, "rb");
 	cr_assert(f, "cannot open %s", path);
 	n = fread(tmp, 1, sizeof(tmp), f);
 	fclose(f);
-	pages = (n + page - 1) / page + 1;
-	map = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(map != MAP_FAILED);
-	cr_assert(mprotect(map + (pages - 1) * page, page, PROT_NONE) == 0);
-	memcpy(map + (pages - 1) * page - n, tmp, n);
-	return str_make(map + (pages - 1) * page - n, n);
+	return str_make(guard_put_pinned(tmp, n), n);
 }
 
 /* Parse and read the core headers; returns the first failure's status. */

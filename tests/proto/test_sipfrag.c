@@ -1,62 +1,12 @@
 /* test_sipfrag.c: reading and writing message/sipfrag bodies of REFER NOTIFYs.
  * RFC 3420 §2 (sipfrag), RFC 3515 §2.4.5 (NOTIFY bodies), RFC 3261 §7.1-§7.2. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-#endif
-
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "sipfrag.h"
-
-/* ---- buffers against a PROT_NONE page ---- */
-
-/* Inputs are copied, and output buffers placed, so that their last byte is
- * the last one before a PROT_NONE page: any access past the end faults. A
- * ring of mappings lets a test keep a few alive at once; the oldest is
- * unmapped when the ring wraps. */
-#define GUARD_SLOTS 16
-
-static struct {
-	char *map;
-	size_t len;
-} guard_ring[GUARD_SLOTS];
-static unsigned guard_next;
-
-static char *guard_alloc(size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (n + page - 1) / page * page;
-	unsigned slot = guard_next++ % GUARD_SLOTS;
-	char *map;
-
-	if (data == 0)
-		data = page;
-	if (guard_ring[slot].map)
-		munmap(guard_ring[slot].map, guard_ring[slot].len);
-	map = mmap(NULL, data + page, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + data, page, PROT_NONE), 0);
-	guard_ring[slot].map = map;
-	guard_ring[slot].len = data + page;
-	return map + data - n;
-}
-
-/* A guarded slice of a C string. */
-static struct str G(const char *s)
-{
-	size_t n = strlen(s);
-	char *p = guard_alloc(n);
-
-	if (n)
-		memcpy(p, s, n);
-	return str_make(p, n);
-}
 
 #define expect_str(s, lit)                                                     \
 	cr_expect(str_eq((s), STR(lit)), "%s is \"%.*s\", want \"%s\"", #s,    \
@@ -65,7 +15,7 @@ static struct str G(const char *s)
 static void read_ok(const char *in, struct sipfrag *f)
 {
 	const char *at = NULL;
-	int r = sipfrag_read(G(in), f, &at);
+	int r = sipfrag_read(guard_cstr(in), f, &at);
 
 	cr_assert_eq(r, 0, "sipfrag_read(\"%s\") = %d", in, r);
 }
@@ -207,7 +157,7 @@ Test(sipfrag, garbage)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct sipfrag f;
-		struct str s = G(bad[i]);
+		struct str s = guard_cstr(bad[i]);
 		const char *at = NULL;
 
 		cr_expect_eq(sipfrag_read(s, &f, &at), -EBADMSG, "\"%s\" accepted", bad[i]);
@@ -232,7 +182,8 @@ Test(sipfrag, request_fragment_syntax)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct sipfrag f;
 
-		cr_expect_eq(sipfrag_read(G(bad[i]), &f, NULL), -EBADMSG, "case %zu accepted", i);
+		cr_expect_eq(sipfrag_read(guard_cstr(bad[i]), &f, NULL), -EBADMSG,
+			     "case %zu accepted", i);
 	}
 }
 

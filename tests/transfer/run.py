@@ -32,19 +32,20 @@ import argparse
 import os
 import random
 import re
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402  (tests/lib, after the path above)
+import sipmsg  # noqa: E402
+from harness import LOOPBACK, TestFailure, check  # noqa: E402
+from sipmsg import SipMsg  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, "scenarios")
-LOOPBACK = "127.0.0.1"  # the only address any test sends to
 
 CALLER = "+14085550123"        # the caller's number (From user of the A leg)
 ACME_NUMBER = "+14155550100"   # acme's number: the caller dials it
@@ -56,304 +57,12 @@ REFERRED_BY = "<sip:agent@%s>" % ACME_DOMAIN  # what the endpoints send
 
 T1_MS = 100          # xferd's t1_ms in every test
 SIPP_TIMEOUT = 20    # s, sipp's -timeout (a whole scenario)
-SIPP_GRACE = 10      # s a sipp run may take beyond its own -timeout
-KILL_GRACE = 2       # s between SIGTERM and SIGKILL
 EXIT_PROMPT = 1.5    # s xferd may take to exit on SIGTERM with no call left
 
 
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-# ---------------------------------------------------------------- ports
-
-class Ports:
-    """Free ports of 127.0.0.1 (UDP and TCP both free), found by binding
-    port 0; never handed out twice in one run."""
-
-    def __init__(self):
-        self.taken = set()
-
-    @staticmethod
-    def is_free(port):
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, kind)
-            try:
-                s.bind((LOOPBACK, port))
-            except OSError:
-                return False
-            finally:
-                s.close()
-        return True
-
-    def block(self, n):
-        """The first of n consecutive free ports."""
-        for _ in range(1000):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((LOOPBACK, 0))
-            base = s.getsockname()[1]
-            s.close()
-            ports = range(base, base + n)
-            if base + n > 65535 or any(p in self.taken for p in ports):
-                continue
-            if all(self.is_free(p) for p in ports):
-                self.taken.update(ports)
-                return base
-        raise TestFailure("no block of %d free ports on %s" % (n, LOOPBACK))
-
-    def one(self):
-        return self.block(1)
-
-
-def udp_bound(port):
-    """True if a UDP socket of this host is bound to port (from /proc, so
-    that probing cannot steal it)."""
-    want = ":%04X" % port
-    for path in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(path) as f:
-                next(f)
-                for line in f:
-                    if line.split()[1].endswith(want):
-                        return True
-        except OSError:
-            continue
-    return False
-
-
-# ------------------------------------------------------------ processes
-
-def stop_process(p, sig=signal.SIGTERM, grace=KILL_GRACE):
-    """Ends p (a Popen we started): sig, then SIGKILL after grace seconds."""
-    if p.poll() is not None:
-        return p.returncode
-    try:
-        p.send_signal(sig)
-        return p.wait(timeout=grace)
-    except ProcessLookupError:
-        return p.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return p.wait(timeout=5)
-
-
-def tail(path, n=15):
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    return lines[-n:]
-
-
-# ------------------------------------------------------- SIP messages
-
-COMPACT = {"i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact",
-           "l": "content-length", "c": "content-type", "k": "supported",
-           "s": "subject", "e": "content-encoding", "o": "event", "r": "refer-to",
-           "b": "referred-by", "x": "session-expires", "u": "allow-events"}
-
-
-class SipMsg:
-    """One SIP message as text: start line, headers in order, body."""
-
-    def __init__(self, text, direction="", stamp=0.0):
-        self.direction = direction  # "sent" / "received" (the peer's view)
-        self.stamp = stamp          # seconds (epoch) when the peer saw it
-        self.lost = False
-        self.raw = text
-        text = text.replace("\r\n", "\n")
-        head, _, body = text.partition("\n\n")
-        lines = head.lstrip("\n").split("\n")
-        self.start = lines[0].strip()
-        self.headers = []
-        for line in lines[1:]:
-            if line[:1] in (" ", "\t") and self.headers:
-                name, value = self.headers[-1]
-                self.headers[-1] = (name, value + " " + line.strip())
-                continue
-            name, sep, value = line.partition(":")
-            if not sep:
-                continue
-            name = name.strip().lower()
-            self.headers.append((COMPACT.get(name, name), value.strip()))
-        self.body = body.rstrip("\n")
-
-    @property
-    def is_request(self):
-        return not self.start.startswith("SIP/2.0 ")
-
-    @property
-    def method(self):
-        return self.start.split(" ", 1)[0] if self.is_request else None
-
-    @property
-    def status(self):
-        return None if self.is_request else int(self.start.split(" ")[1])
-
-    @property
-    def ruri(self):
-        return self.start.split(" ")[1] if self.is_request else None
-
-    def all(self, name):
-        name = name.lower()
-        return [v for n, v in self.headers if n == name]
-
-    def get(self, name):
-        v = self.all(name)
-        return v[0] if v else None
-
-    def vias(self):
-        out = []
-        for v in self.all("via"):
-            out += [x.strip() for x in v.split(",") if x.strip()]
-        return out
-
-    @property
-    def call_id(self):
-        return self.get("call-id")
-
-    @property
-    def cseq(self):
-        num, _, method = (self.get("cseq") or "").partition(" ")
-        return (int(num) if num.isdigit() else None, method.strip())
-
-    @staticmethod
-    def tag_of(value):
-        value = re.sub(r"<[^>]*>", "", value or "")
-        m = re.search(r";\s*tag=([^;\s,]+)", value)
-        return m.group(1) if m else None
-
-    @property
-    def from_tag(self):
-        return self.tag_of(self.get("from"))
-
-    @property
-    def to_tag(self):
-        return self.tag_of(self.get("to"))
-
-    @staticmethod
-    def user_of(value):
-        m = re.search(r"sips?:([^@;>\s]+)@", value or "")
-        return m.group(1) if m else None
-
-    @staticmethod
-    def uri_of(value):
-        m = re.search(r"<([^>]*)>", value or "")
-        return m.group(1) if m else (value or "").split(";")[0].strip()
-
-    @property
-    def branch(self):
-        v = self.vias()
-        m = re.search(r";\s*branch=([^;\s,]+)", v[0]) if v else None
-        return m.group(1) if m else None
-
-    @property
-    def frag(self):
-        """A NOTIFY's sipfrag status line, e.g. "SIP/2.0 180 Ringing"."""
-        return self.body.split("\n", 1)[0].strip()
-
-    @property
-    def frag_status(self):
-        m = re.match(r"SIP/2\.0 (\d{3}) ", self.frag + " ")
-        return int(m.group(1)) if m else None
-
-    def brief(self):
-        return "%s %s (Call-ID %s, CSeq %s)" % (self.direction, self.start,
-                                                self.call_id, self.get("cseq"))
-
-    def text(self, limit=25):
-        """The message for a failure report, indented."""
-        lines = self.raw.replace("\r\n", "\n").strip("\n").split("\n")
-        return "\n".join("        | " + l for l in lines[:limit])
-
-
-# A block starts with a dashed line and a time stamp; sipp writes its notes
-# ("UDP message lost (recv).") without a line end, so they end up on the
-# separator's line.
-SIPP_SEPARATOR = re.compile(r"-{20,} (\d{4}-\d\d-\d\d) (\d\d):(\d\d):(\d\d(?:\.\d+)?)\s*$")
-SIPP_HEADLINE = re.compile(r"^(UDP|TCP|TLS|SCTP) message (received|sent)\b")
-
-
-def sipp_stamp(m):
-    t = time.strptime(m.group(1), "%Y-%m-%d")
-    return time.mktime(t) + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
-
-
-def read_sipp_messages(path):
-    """The messages of a sipp -trace_msg log, in order."""
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.read().split("\n")
-    except OSError:
-        return []
-    msgs, block, stamp = [], None, 0.0
-
-    def flush(note):
-        if not block:
-            return
-        m = SIPP_HEADLINE.match(block[0])
-        if not m:
-            return
-        text = "\n".join(block[1:]).lstrip("\n")
-        if text.strip():
-            msg = SipMsg(text, m.group(2), stamp)
-            msg.lost = "lost (recv)" in note
-            msgs.append(msg)
-
-    for line in lines:
-        sep = SIPP_SEPARATOR.search(line)
-        if sep:
-            flush(line[:sep.start()])
-            block, stamp = [], sipp_stamp(sep)
-        elif block is not None:
-            block.append(line.rstrip("\r"))
-    flush("")
-    return msgs
-
-
-class Peer:
-    """What every peer offers the checks: its messages in order."""
-    name = "peer"
-
-    def messages(self):
-        return []
-
-    def received(self, pred=None):
-        return [m for m in self.messages()
-                if m.direction == "received" and not m.lost and (pred is None or pred(m))]
-
-    def sent(self, pred=None):
-        return [m for m in self.messages()
-                if m.direction == "sent" and not m.lost and (pred is None or pred(m))]
-
-    def requests(self, method):
-        """Requests of this method the peer received, one per transaction
-        (retransmissions, same branch and CSeq, left out), in order."""
-        seen, out = set(), []
-        for m in self.received(lambda m: m.method == method):
-            key = (m.branch, m.get("cseq"))
-            if key not in seen:
-                seen.add(key)
-                out.append(m)
-        return out
-
-    def responses(self, method, cseq=None):
-        """Distinct responses the peer received to its requests of method."""
-        seen, out = set(), []
-        for m in self.received(lambda m: not m.is_request and m.cseq[1] == method):
-            if cseq is not None and m.cseq[0] != cseq:
-                continue
-            key = (m.branch, m.get("cseq"), m.status)
-            if key not in seen:
-                seen.add(key)
-                out.append(m)
-        return out
+class Peer(sipmsg.Peer):
+    """What every peer offers the checks: its messages in order, and a
+    failure report."""
 
     def report(self):
         out = []
@@ -366,95 +75,29 @@ class Peer:
 
 # ----------------------------------------------------------------- sipp
 
-class Sipp(Peer):
-    """One sipp process, bounded by -timeout and a subprocess timeout; its
-    logs go to the test's directory."""
+class Sipp(sipmsg.Sipp, Peer):
+    """One sipp process of one call, bounded by -timeout and a subprocess
+    timeout; its logs go to the test's directory."""
 
     def __init__(self, ctx, name, scenario, port, target=None, service=None, keys=None,
                  pause_ms=None, timeout=SIPP_TIMEOUT):
-        self.ctx, self.name, self.port, self.timeout = ctx, name, port, timeout
-        d = ctx.dir
-        self.msg_log = os.path.join(d, name + "_messages.log")
-        self.err_log = os.path.join(d, name + "_errors.log")
-        self.stat_csv = os.path.join(d, name + "_stats.csv")
-        self.out = os.path.join(d, name + "_stdout.log")
-        media = ctx.ports.block(4)  # sipp binds the media port and +2
-        args = [ctx.sipp_exe] + ([target] if target else []) + [
-            "-sf", os.path.join(SCENARIOS, scenario),
-            "-t", "u1", "-i", LOOPBACK, "-p", str(port),
-            "-mi", LOOPBACK, "-mp", str(media), "-cp", str(ctx.ports.one()),
-            "-m", "1", "-timeout", "%ds" % timeout, "-timeout_error", "-nostdin",
-            "-trace_msg", "-message_file", self.msg_log,
-            "-trace_err", "-error_file", self.err_log,
-            "-trace_stat", "-stf", self.stat_csv,
-        ]
+        args = sipmsg.sipp_command(
+            ctx.sipp_exe, ctx.dir, name, scenario, SCENARIOS, port,
+            ctx.ports.block(4),  # sipp binds the media port and +2
+            ctx.ports.one(), 1, timeout, "u1", target, traces=("msg", "err", "stat"))
         if service:
             args += ["-s", service]
         if pause_ms is not None:
             args += ["-d", str(pause_ms)]
         for k, v in (keys or {}).items():
             args += ["-key", k, v]
-        self.args = args
-        self.proc = None
-        self.rc = None
+        super().__init__(name, args, ctx.dir, port, timeout)
+        self.ctx = ctx
 
     def start(self):
-        env = dict(os.environ)
-        env.setdefault("TERM", "dumb")
-        with open(self.out, "wb") as out:
-            self.proc = subprocess.Popen(self.args, cwd=self.ctx.dir, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, env=env)
+        super().start()
         self.ctx.procs.append(self.proc)
         return self
-
-    def wait_listening(self, limit=5.0):
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise TestFailure("%s exited (%s) before listening" % (self.name, self.proc.returncode))
-            if udp_bound(self.port):
-                return self
-            time.sleep(0.02)
-        raise TestFailure("%s not listening on port %d after %.0f s" % (self.name, self.port, limit))
-
-    def wait(self, limit=None):
-        if self.rc is not None:
-            return self
-        try:
-            self.rc = self.proc.wait(timeout=limit if limit is not None else self.timeout + SIPP_GRACE)
-        except subprocess.TimeoutExpired:
-            stop_process(self.proc)
-            self.rc = self.proc.returncode
-            raise TestFailure("%s did not exit within %d s" % (self.name, self.timeout + SIPP_GRACE))
-        return self
-
-    def stats(self):
-        """(SuccessfulCall(C), FailedCall(C)) of the last statistics row."""
-        try:
-            with open(self.stat_csv, errors="replace") as f:
-                rows = [r for r in f.read().splitlines() if r.strip()]
-        except OSError:
-            return None
-        if len(rows) < 2:
-            return None
-        head, last = rows[0].split(";"), rows[-1].split(";")
-        try:
-            return (int(last[head.index("SuccessfulCall(C)")]),
-                    int(last[head.index("FailedCall(C)")]))
-        except (ValueError, IndexError):
-            return None
-
-    def errors(self):
-        """sipp's own complaints, without the receive timeouts that only
-        take an ontimeout branch of the scenario."""
-        try:
-            with open(self.err_log, errors="replace") as f:
-                text = f.read()
-        except OSError:
-            return []
-        text = text.replace("The following events occurred:", "")
-        parts = re.split(r"(?=\d{4}-\d\d-\d\d\t)", text)
-        return [p.strip() for p in parts if p.strip() and "jumping to label" not in p]
 
     def expect_ok(self):
         """sipp exit status 0 and its one call successful."""
@@ -464,9 +107,6 @@ class Sipp(Peer):
         check(self.rc == 0 and st == (1, 0), "%s (%s): sipp exit status %s, calls (successful, "
               "failed) %s%s" % (self.name, os.path.basename(self.args[self.args.index("-sf") + 1]),
                                 self.rc, st, why))
-
-    def messages(self):
-        return read_sipp_messages(self.msg_log)
 
     def report(self):
         out = ["  --- %s: %s" % (self.name, " ".join(self.args)),
@@ -481,10 +121,9 @@ class Sipp(Peer):
 
 # ------------------------------------------------------ raw UDP peers
 
-class Sink(Peer):
-    """A port where nothing may arrive (the target a test does not use),
-    or where nothing answers (an unreachable target): a thread records
-    every datagram with its arrival time; it never answers."""
+class UdpPeer(Peer):
+    """A Python peer on a UDP port of its own: a thread records every
+    datagram with its arrival time, then hands it to on_message()."""
 
     def __init__(self, ctx, name, port):
         self.name, self.port = name, port
@@ -492,59 +131,10 @@ class Sink(Peer):
         self.sock.bind((LOOPBACK, port))
         self.sock.settimeout(0.05)
         self.msgs = []
-        self.lock = threading.Lock()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, name="sink-" + name, daemon=True)
-        self.thread.start()
-        ctx.closers.append(self.stop)
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            m = SipMsg(data.decode("utf-8", "replace"), "received", time.time())
-            with self.lock:
-                self.msgs.append(m)
-
-    def stop(self):
-        self.stopping = True
-        if self.thread.is_alive():
-            self.thread.join(timeout=2)
-        self.sock.close()
-
-    def messages(self):
-        with self.lock:
-            return list(self.msgs)
-
-
-class PyEndpoint(Peer):
-    """The trunk's endpoint as a small UDP SIP peer, for what sipp cannot
-    say cleanly (the same REFER twice with one branch; NOTIFYs left
-    unanswered while their retransmissions are timed). A thread answers:
-    INVITE → 200 with SDP; NOTIFY → notify_policy(msg) (a code, or None to
-    leave it unanswered for now); BYE → 200; a retransmitted request gets
-    the response already given. Everything is recorded; the test sends its
-    own requests with send() and waits with wait_for()."""
-
-    def __init__(self, ctx, port, notify_policy=None):
-        self.name, self.port = "endpoint", port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOOPBACK, port))
-        self.sock.settimeout(0.05)
-        self.tag = "ep%08x" % random.getrandbits(32)
-        self.notify_policy = notify_policy or (lambda m: 200)
-        self.msgs = []
-        self.answers = {}  # (branch, CSeq) → response bytes
-        self.invite = None
-        self.xferd = None  # (host, port) of xferd's Contact
-        self.cond = threading.Condition()
+        self.cond = threading.Condition()  # over msgs; notified on each
         self.stopping = False
         self.failure = None
-        self.thread = threading.Thread(target=self._run, name="endpoint", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         ctx.closers.append(self.stop)
 
     def start(self):
@@ -577,15 +167,46 @@ class PyEndpoint(Peer):
             except OSError:
                 return
             try:
-                self._on_message(self._record(data.decode("utf-8", "replace"), "received"), addr)
+                self.on_message(self._record(data.decode("utf-8", "replace"), "received"), addr)
             except Exception as e:  # a peer bug must fail the test, not hang it
                 self.failure = "%s: %s" % (type(e).__name__, e)
+
+    def on_message(self, m, addr):
+        pass
+
+
+class Sink(UdpPeer):
+    """A port where nothing may arrive (the target a test does not use),
+    or where nothing answers (an unreachable target): it records every
+    datagram with its arrival time; it never answers."""
+
+    def __init__(self, ctx, name, port):
+        super().__init__(ctx, name, port)
+        self.start()
+
+
+class PyEndpoint(UdpPeer):
+    """The trunk's endpoint as a small UDP SIP peer, for what sipp cannot
+    say cleanly (the same REFER twice with one branch; NOTIFYs left
+    unanswered while their retransmissions are timed). A thread answers:
+    INVITE → 200 with SDP; NOTIFY → notify_policy(msg) (a code, or None to
+    leave it unanswered for now); BYE → 200; a retransmitted request gets
+    the response already given. Everything is recorded; the test sends its
+    own requests with send() and waits with wait_for()."""
+
+    def __init__(self, ctx, port, notify_policy=None):
+        super().__init__(ctx, "endpoint", port)
+        self.tag = "ep%08x" % random.getrandbits(32)
+        self.notify_policy = notify_policy or (lambda m: 200)
+        self.answers = {}  # (branch, CSeq) → response bytes
+        self.invite = None
+        self.xferd = None  # (host, port) of xferd's Contact
 
     def _send_to(self, text, addr):
         self.sock.sendto(text.encode(), addr)
         self._record(text, "sent")
 
-    def _on_message(self, m, addr):
+    def on_message(self, m, addr):
         if not m.is_request or m.method == "ACK":
             return
         key = (m.branch, m.get("cseq"))
@@ -717,75 +338,31 @@ class Xferd:
         return {self.port} | {self.port + 1 + i for i in range(self.workers)}
 
     def config_text(self):
-        return "\n".join([
-            "; written by tests/transfer/run.py",
-            "[engine]",
-            "listen = %s:%d" % (LOOPBACK, self.port),
-            "workers = %d" % self.workers,
-            "trusted = 127.0.0.0/8",
-            "transfer_timeout = %d" % self.transfer_timeout,
-            "drain_timeout = 3",
-            "t1_ms = %d" % self.t1_ms,
-            "log_level = debug",
-            "",
-            "[pstn]",
-            "gateway = %s" % self.gateway_uri,
-            "geo_allow = 1 44",
-            "",
-            "[trunk acme]",
-            "domain = %s" % ACME_DOMAIN,
-            "uri = %s" % self.ep_uri,
-            "numbers = %s" % ACME_NUMBER,
-            "geo_allow = 1 44",
-            "",
-            "[trunk beta]",
-            "domain = %s" % BETA_DOMAIN,
-            "uri = %s" % self.beta_uri,
-            "numbers = %s" % BETA_NUMBER,
-            ""])
+        return harness.config_text({
+            "engine": {"listen": "%s:%d" % (LOOPBACK, self.port),
+                       "workers": self.workers,
+                       "trusted": "127.0.0.0/8",
+                       "transfer_timeout": self.transfer_timeout,
+                       "drain_timeout": 3,
+                       "t1_ms": self.t1_ms,
+                       "log_level": "debug"},
+            "pstn": {"gateway": self.gateway_uri, "geo_allow": "1 44"},
+            "trunk acme": {"domain": ACME_DOMAIN, "uri": self.ep_uri, "numbers": ACME_NUMBER,
+                           "geo_allow": "1 44"},
+            "trunk beta": {"domain": BETA_DOMAIN, "uri": self.beta_uri, "numbers": BETA_NUMBER},
+        }, "written by tests/transfer/run.py")
 
     def start(self):
         with open(self.config, "w") as f:
             f.write(self.config_text())
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([self.ctx.xferd_exe, "-c", self.config], cwd=self.ctx.dir,
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+        self.proc = harness.spawn([self.ctx.xferd_exe, "-c", self.config], self.log,
+                                  cwd=self.ctx.dir)
         self.ctx.procs.append(self.proc)
-        self.wait_ready()
+        harness.wait_answering(self.proc, self.port)
         return self
 
-    def wait_ready(self, limit=5.0):
-        """Until xferd answers an OPTIONS on its port."""
-        end = time.monotonic() + limit
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((LOOPBACK, 0))
-        lport = s.getsockname()[1]
-        try:
-            while time.monotonic() < end:
-                if self.proc.poll() is not None:
-                    raise TestFailure("xferd exited with status %s at start" % self.proc.returncode)
-                s.sendto(("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-ready-%08x\r\n"
-                          "Max-Forwards: 70\r\nFrom: <sip:probe@%s>;tag=p1\r\nTo: <sip:%s>\r\n"
-                          "Call-ID: ready-%08x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-                          % (self.target, LOOPBACK, lport, random.getrandbits(32), LOOPBACK,
-                             self.target, random.getrandbits(32))).encode(), (LOOPBACK, self.port))
-                s.settimeout(0.2)
-                try:
-                    if s.recv(65536).startswith(b"SIP/2.0 200"):
-                        return
-                except socket.timeout:
-                    pass
-        finally:
-            s.close()
-        raise TestFailure("xferd does not answer OPTIONS on %s after %.0f s" % (self.target, limit))
-
     def log_lines(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read().splitlines()
-        except OSError:
-            return []
+        return harness.read_text(self.log).splitlines()
 
     def finish(self):
         """Every test ends so: xferd alive, exits 0 at once on SIGTERM (no
@@ -794,10 +371,7 @@ class Xferd:
               % self.proc.returncode)
         t0 = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=EXIT_PROMPT)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc = harness.wait_exit(self.proc, EXIT_PROMPT)
         lines = self.log_lines()
         leaks = [l for l in lines if "drain timeout" in l or re.search(r"draining: [1-9]", l)]
         check(not leaks, "a call was left active after every peer was done (leak): %s" % leaks[:2])
@@ -815,7 +389,7 @@ class Ctx:
         self.name = name
         self.xferd_exe, self.sipp_exe = args.xferd, args.sipp
         self.ports = ports
-        self.dir = tempfile.mkdtemp(prefix="xferd-xfer-%s-" % re.sub(r"\W", "_", name))
+        self.dir = harness.make_dir("xfer", name)
         self.procs, self.closers, self.peers = [], [], []
         self.xferd = None
         self.sipps = []
@@ -876,7 +450,7 @@ class Ctx:
     def cleanup(self):
         for p in reversed(self.procs):
             try:
-                stop_process(p)
+                harness.stop_process(p)
             except Exception:  # keep killing the others
                 pass
         for c in self.closers:
@@ -889,7 +463,7 @@ class Ctx:
         out = []
         if self.xferd:
             out.append("  --- xferd log (%s), last lines:" % self.xferd.log)
-            out += ["    " + l[:300] for l in tail(self.xferd.log, 20)]
+            out += ["    " + l[:300] for l in harness.tail(self.xferd.log, 20)]
         for p in self.peers:
             out += p.report()
         return out
@@ -1623,50 +1197,37 @@ def t_target_hangs_up_after_transfer(ctx):
 
 # ------------------------------------------------------------------ main
 
-def run_one(name, fn, args, ports):
+def run_body(ctx, fn):
+    fn(ctx)
+    for p in ctx.peers:
+        if isinstance(p, PyEndpoint) and p.failure:
+            raise TestFailure("endpoint peer failed: %s" % p.failure)
+    if ctx.xferd:
+        ctx.xferd.finish()
+
+
+def run_one(name, fn, args, ports, results):
     ctx = Ctx(name, args, ports)
     t0 = time.monotonic()
-    reason = None
     try:
-        fn(ctx)
-        for p in ctx.peers:
-            if isinstance(p, PyEndpoint) and p.failure:
-                raise TestFailure("endpoint peer failed: %s" % p.failure)
-        if ctx.xferd:
-            ctx.xferd.finish()
-    except TestFailure as e:
-        reason = str(e)
-    except Exception as e:  # a bug of the test itself is a failure too
-        reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
+        reason = harness.failure_of(run_body, ctx, fn)
     finally:
         ctx.cleanup()
-    dt = time.monotonic() - t0
-    if reason is None:
-        print("PASS %s %.2fs" % (name, dt), flush=True)
-        if args.keep:
-            print("  kept: %s" % ctx.dir, flush=True)
-        else:
-            shutil.rmtree(ctx.dir, ignore_errors=True)
-        return True
-    print("FAIL %s %.2fs: %s" % (name, dt, reason.split("\n")[0]), flush=True)
-    rest = reason.split("\n")[1:]
-    if rest:
-        print("\n".join("  " + l for l in rest))
-    if args.verbose:
-        for l in ctx.failure_report():
-            print(l)
-    print("  kept: %s" % ctx.dir, flush=True)
-    return False
+    lines = reason.split("\n") if reason is not None else None
+    passed = results.verdict(name, time.monotonic() - t0, lines and lines[0])
+    if not passed:
+        if lines[1:]:
+            print("\n".join("  " + l for l in lines[1:]))
+        if args.verbose:
+            for l in ctx.failure_report():
+                print(l)
+    if harness.close_dir(ctx.dir, passed, args.keep):
+        print("  kept: %s" % ctx.dir, flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser(description="xferd transfer tests (sipp and Python peers on 127.0.0.1)")
-    ap.add_argument("--xferd", help="path of the xferd binary")
-    ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp", help="path of sipp")
-    ap.add_argument("--only", action="append", default=[],
-                    help="run only these tests (NAME, or a comma-separated list; repeatable)")
-    ap.add_argument("--list", action="store_true", help="list the tests and exit")
-    ap.add_argument("--keep", action="store_true", help="keep the directories of passed tests too")
+    harness.add_run_args(ap)
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="on failure, print the logs too (xferd's, each peer's messages)")
     args = ap.parse_args()
@@ -1675,32 +1236,17 @@ def main():
         for name, _ in tests:
             print(name)
         return 0
-    only = {n for o in args.only for n in o.split(",") if n}
-    if only:
-        unknown = only - {n for n, _ in tests}
-        if unknown:
-            ap.error("no such test: %s (see --list)" % ", ".join(sorted(unknown)))
-        tests = [t for t in tests if t[0] in only]
-    if not args.xferd:
-        ap.error("--xferd PATH is required")
-    if not os.access(args.xferd, os.X_OK):
-        print("run.py: %s is not an executable" % args.xferd, file=sys.stderr)
-        return 1
-    args.xferd = os.path.abspath(args.xferd)
-    if not shutil.which(args.sipp):
-        print("run.py: sipp not found (Debian package sip-tester)", file=sys.stderr)
-        return 1
-    ports = Ports()
-    passed = failed = 0
+    tests = harness.pick(ap, tests, args.only)
+    status = harness.need_xferd_and_sipp(ap, args)
+    if status is not None:
+        return status
+    ports = harness.Ports()
+    results = harness.Results("transfer")
     t0 = time.monotonic()
     for name, fn in tests:
-        if run_one(name, fn, args, ports):
-            passed += 1
-        else:
-            failed += 1
+        run_one(name, fn, args, ports, results)
     print("transfer: %.1f s" % (time.monotonic() - t0))
-    print("transfer: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return results.summary()
 
 
 if __name__ == "__main__":
