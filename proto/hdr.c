@@ -4,6 +4,7 @@
 
 #include "hdr.h"
 #include "param.h"
+#include "scan.h"
 
 static int bad(const char **err_at, const char *p)
 {
@@ -24,10 +25,17 @@ static const char *skip_lws(const char *p, const char *end)
 	return p;
 }
 
+/* RFC 3261 §25.1 token: alphanum "-.!%*_+`'~". A table, as tokens are
+ * scanned a byte at a time on every message. */
+static const bool token_chars[256] = {
+	['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true,
+	['-'] = true, ['.'] = true, ['!'] = true, ['%'] = true, ['*'] = true,
+	['_'] = true, ['+'] = true, ['`'] = true, ['\''] = true, ['~'] = true,
+};
+
 static bool is_token(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || (c && strchr("-.!%*_+`'~", c));
+	return token_chars[(uint8_t)c];
 }
 
 static const char *skip_token(const char *p, const char *end)
@@ -59,6 +67,17 @@ static const char *via_protocol(struct str v, struct sip_via *via)
 {
 	const char *p = skip_lws(v.p, str_end(v)), *end = str_end(v), *a, *b;
 
+	/* The spelling nearly every Via has, read as the general path below
+	 * would read it. */
+	if (end - p > 8 && memcmp(p, "SIP/2.0/", 8) == 0) {
+		via->proto = str_make(p, 7);
+		a = skip_lws(p + 8, end);
+		p = skip_token(a, end);
+		if (a == p)
+			return NULL;
+		via->transport = str_span(a, p);
+		return p;
+	}
 	a = p;
 	p = skip_token(p, end);
 	b = p;
@@ -82,10 +101,15 @@ static const char *via_protocol(struct str v, struct sip_via *via)
 	return p;
 }
 
+/* alphanum "-.": a table, as for tokens. */
+static const bool host_chars[256] = {
+	['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true,
+	['-'] = true, ['.'] = true,
+};
+
 static bool is_host_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.';
+	return host_chars[(uint8_t)c];
 }
 
 /* host [":" port], host being a name, IPv4 or [IPv6]. */
@@ -105,8 +129,7 @@ static const char *read_hostport(const char *p, const char *end, struct str *hos
 		*host = str_span(a, p++);
 	} else {
 		a = p;
-		while (p < end && is_host_char(*p))
-			p++;
+		p = scan_host(p, end);
 		if (p == a)
 			return NULL;
 		*host = str_span(a, p);
@@ -117,36 +140,155 @@ static const char *read_hostport(const char *p, const char *end, struct str *hos
 	if (a < end && *a == ':') {
 		p = skip_lws(a + 1, end);
 		a = p;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-		if (str_to_u32(str_span(a, p), 65535, &v) || v == 0)
+		/* 1 to 65535, read as it is scanned; v saturates past that. */
+		for (v = 0; p < end && *p >= '0' && *p <= '9'; p++)
+			v = v > 65535 ? v : v * 10 + (uint32_t)(*p - '0');
+		if (p == a || v == 0 || v > 65535)
 			return NULL;
 		*port = (uint16_t)v;
 	}
 	return p;
 }
 
-static int via_params(struct sip_via *via, const char **err_at)
-{
-	struct str cur = via->params, name, val;
-	uint32_t v;
-	int r;
+/* ---- header params: the usual case, from bit masks ---- */
 
-	while ((r = sip_param_next(&cur, &name, &val)) > 0) {
-		if (str_caseeq(name, STR("branch")))
-			via->branch = val;
-		else if (str_caseeq(name, STR("received")))
-			via->received = val;
-		else if (str_caseeq(name, STR("maddr")))
-			via->maddr = val;
-		else if (str_caseeq(name, STR("ttl")))
-			via->ttl = val;
-		else if (str_caseeq(name, STR("rport"))) {
-			via->rport = true;
-			if (val.n && str_to_u32(val, 65535, &v))
-				return bad(err_at, val.p);
-			via->rport_value = val.n ? (uint16_t)v : 0;
+/* Most header params are plain: ";branch=z9hG4bK.1;rport", no white space,
+ * no quotes. Walking them a token at a time made each step wait for the
+ * scan before it; here masks of the whole slice say where every ';' and '='
+ * is, and the walk is bit operations. A plain slice splits exactly as
+ * sip_param_next() would split it (see param.c): words of visible ASCII
+ * but ";=\",<>", each ';' followed by a name, each '=' by a value, and at
+ * most one '=' between two ';'. Anything else is left to sip_param_next(),
+ * which also reports the faults. */
+#define PLAIN_PARAMS_MAX 16
+
+struct plain_param {
+	struct str name, value; /* value as sip_param_next() gives it */
+};
+
+/* Masks of the n <= 64 bytes at p: word characters, and ';' or '='. Loads
+ * stay within [lo, p + n): a chunk that would pass the end is loaded as
+ * the 16 bytes ending there, so p + n - lo must be at least 16. */
+struct param_bits {
+	uint64_t word, sep;
+};
+
+#ifdef __SSE2__
+static void param_bits_add(struct param_bits *b, const char *chunk, const char *p)
+{
+	__m128i v = scan_load(chunk);
+	__m128i semi = _mm_cmpeq_epi8(v, _mm_set1_epi8(';'));
+	__m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi8('='));
+	__m128i other = _mm_or_si128(
+		_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8(','))),
+		_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('<')), _mm_cmpeq_epi8(v, _mm_set1_epi8('>'))));
+	__m128i visible = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)),
+					_mm_cmplt_epi8(v, _mm_set1_epi8(0x7f)));
+	__m128i sep = _mm_or_si128(semi, eq);
+	__m128i word = _mm_andnot_si128(_mm_or_si128(sep, other), visible);
+	long off = chunk - p; /* negative for a chunk loaded before p */
+
+#define PARAM_BITS(m) (off >= 0 ? (uint64_t)(unsigned)_mm_movemask_epi8(m) << off \
+				: (uint64_t)(unsigned)_mm_movemask_epi8(m) >> -off)
+	b->word |= PARAM_BITS(word);
+	b->sep |= PARAM_BITS(sep);
+#undef PARAM_BITS
+}
+#endif
+
+static bool param_bits_get(struct param_bits *b, const char *p, int n, const char *lo)
+{
+#ifdef __SSE2__
+	const char *end = p + n;
+
+	if (n > 64 || end - lo < 16)
+		return false;
+	*b = (struct param_bits){ 0 };
+	for (int i = 0; i < n; i += 16)
+		param_bits_add(b, end - (p + i) >= 16 ? p + i : end - 16, p);
+	b->word &= scan_low(n);
+	b->sep &= scan_low(n);
+	return true;
+#else
+	(void)b, (void)p, (void)n, (void)lo;
+	return false;
+#endif
+}
+
+/* Split params, read from a header value starting at lo, if they are
+ * plain. Returns how many, or -1 to leave them to sip_param_next(). */
+static int plain_params(struct str params, const char *lo, struct plain_param *out)
+{
+	int n = (int)params.n, count = 0, pos = 0;
+	struct param_bits b;
+	uint64_t t;
+
+	if (n == 0)
+		return 0;
+	if (!param_bits_get(&b, params.p, n, lo) || (b.word | b.sep) != scan_low(n) ||
+	    params.p[0] != ';')
+		return -1;
+	t = b.sep; /* where each name and value ends */
+	while (pos < n) {
+		uint64_t after = t & ~scan_low(pos + 1);
+		int name_end = after ? __builtin_ctzll(after) : n, next = name_end;
+
+		if (name_end == pos + 1 || count == PLAIN_PARAMS_MAX)
+			return -1;
+		out[count].name = str_make(params.p + pos + 1, (size_t)(name_end - pos - 1));
+		out[count].value = str_make(params.p + name_end, 0);
+		if (name_end < n && params.p[name_end] == '=') {
+			after = t & ~scan_low(name_end + 1);
+			next = after ? __builtin_ctzll(after) : n;
+			if (next == name_end + 1 || (next < n && params.p[next] == '='))
+				return -1;
+			out[count].value = str_make(params.p + name_end + 1, (size_t)(next - name_end - 1));
 		}
+		count++;
+		pos = next;
+	}
+	return count;
+}
+
+/* One Via param; -EBADMSG for a bad rport. */
+static int via_param(struct sip_via *via, struct str name, struct str val, const char **err_at)
+{
+	uint32_t v;
+
+	if (str_caseeq(name, STR("branch")))
+		via->branch = val;
+	else if (str_caseeq(name, STR("received")))
+		via->received = val;
+	else if (str_caseeq(name, STR("maddr")))
+		via->maddr = val;
+	else if (str_caseeq(name, STR("ttl")))
+		via->ttl = val;
+	else if (str_caseeq(name, STR("rport"))) {
+		via->rport = true;
+		if (val.n && str_to_u32(val, 65535, &v))
+			return bad(err_at, val.p);
+		via->rport_value = val.n ? (uint16_t)v : 0;
+	}
+	return 0;
+}
+
+/* params is via->params, from a value starting at lo. */
+static int via_params(struct sip_via *via, struct str params, const char *lo,
+		      const char **err_at)
+{
+	struct plain_param pp[PLAIN_PARAMS_MAX];
+	struct str cur = params, name, val;
+	int r = plain_params(params, lo, pp);
+
+	for (int i = 0; i < r; i++) {
+		if (via_param(via, pp[i].name, pp[i].value, err_at))
+			return -EBADMSG;
+	}
+	if (r >= 0)
+		return 0;
+	while ((r = sip_param_next(&cur, &name, &val)) > 0) {
+		if (via_param(via, name, val, err_at))
+			return -EBADMSG;
 	}
 	return r < 0 ? bad(err_at, cur.p) : 0;
 }
@@ -154,8 +296,9 @@ static int via_params(struct sip_via *via, const char **err_at)
 int sip_via_read(struct str v, struct sip_via *via, const char **err_at)
 {
 	const char *end = str_end(v), *p;
+	struct str params;
 
-	memset(via, 0, sizeof(*via));
+	scan_fill(via, 0, sizeof(*via));
 	p = via_protocol(v, via);
 	if (!p || p == end || !is_lws(*p))
 		return bad(err_at, p ? p : v.p);
@@ -166,27 +309,29 @@ int sip_via_read(struct str v, struct sip_via *via, const char **err_at)
 	p = skip_lws(p, end);
 	if (p < end && *p != ';')
 		return bad(err_at, p);
-	via->params = p < end ? str_span(p, end) : STR_NULL;
-	return via_params(via, err_at);
+	params = p < end ? str_span(p, end) : STR_NULL;
+	via->params = params;
+	return via_params(via, params, v.p, err_at);
 }
 
-static int params_check(struct str params, const char **err_at);
-
-/* Closing quote of a quoted-string starting at p ('"'), or NULL. */
+/* Closing quote of a quoted-string starting at p ('"'), or NULL. Display
+ * names are runs of plain text, so the scan jumps from one '\\' or '"' to
+ * the next. */
 static const char *quoted_end(const char *p, const char *end)
 {
-	for (p++; p < end; p++) {
-		if (*p == '\\' && p + 1 < end)
-			p++;
-		else if (*p == '"')
+	for (p++; (p = scan_any4(p, end, '\\', '"', '"', '"')) < end; p++) {
+		if (*p == '"')
 			return p;
+		if (p + 1 < end)
+			p++;
 	}
 	return NULL;
 }
 
-static int addr_uri(struct sip_addr *a, const char **err_at)
+/* uri_text is a->uri_text, by value as in via_params(). */
+static int addr_uri(struct sip_addr *a, struct str uri_text, const char **err_at)
 {
-	int r = sip_uri_parse(a->uri_text, &a->uri, err_at);
+	int r = sip_uri_parse(uri_text, &a->uri, err_at);
 
 	a->has_uri = r == 0;
 	if (r == -EPROTONOSUPPORT)
@@ -195,7 +340,8 @@ static int addr_uri(struct sip_addr *a, const char **err_at)
 }
 
 /* display-name? "<" URI ">" starting at p. Returns the byte after '>'. */
-static const char *addr_name_addr(const char *p, const char *end, struct sip_addr *a)
+static const char *addr_name_addr(const char *p, const char *end, struct sip_addr *a,
+				  struct str *uri_text)
 {
 	const char *lt, *gt;
 
@@ -223,23 +369,59 @@ static const char *addr_name_addr(const char *p, const char *end, struct sip_add
 	if (!gt)
 		return NULL;
 	a->angle = true;
-	a->uri_text = str_span(p + 1, gt);
+	*uri_text = str_span(p + 1, gt);
+	a->uri_text = *uri_text;
 	return gt + 1;
+}
+
+/* Check the header params and find the first tag in the same walk: once
+ * they all parse, that is the one sip_param_get() would find. The tag is
+ * kept only then, as a failed check leaves it unset. params is a->params,
+ * from a value starting at lo. */
+static int addr_params(struct sip_addr *a, struct str params, const char *lo,
+		       const char **err_at)
+{
+	struct plain_param pp[PLAIN_PARAMS_MAX];
+	struct str cur = params, name, val, tag = STR_NULL;
+	const char *p = params.p;
+	int r;
+
+	/* Mostly just ";tag=" and a word: then one scan settles it. */
+	if (params.n > 5 && p[0] == ';' && (p[1] | 0x20) == 't' && (p[2] | 0x20) == 'a' &&
+	    (p[3] | 0x20) == 'g' && p[4] == '=' && scan_all_words(p + 5, str_end(params), lo)) {
+		a->tag = str_make(p + 5, params.n - 5);
+		return 0;
+	}
+	r = plain_params(params, lo, pp);
+	for (int i = 0; i < r && !tag.p; i++) {
+		if (str_caseeq(pp[i].name, STR("tag")))
+			tag = pp[i].value;
+	}
+	if (r < 0) {
+		while ((r = sip_param_next(&cur, &name, &val)) > 0) {
+			if (!tag.p && str_caseeq(name, STR("tag")))
+				tag = val;
+		}
+		if (r < 0)
+			return bad(err_at, cur.p);
+	}
+	a->tag = tag;
+	return 0;
 }
 
 int sip_addr_read(struct str v, struct sip_addr *a, const char **err_at)
 {
 	const char *p, *end;
-	struct str tag;
+	struct str params, uri_text;
 
-	memset(a, 0, sizeof(*a));
+	scan_fill(a, 0, sizeof(*a));
 	v = str_trim(v);
 	p = v.p;
 	end = str_end(v);
 	if (!v.n)
 		return bad(err_at, p);
 	if (*p == '"' || *p == '<' || memchr(p, '<', v.n)) {
-		p = addr_name_addr(p, end, a);
+		p = addr_name_addr(p, end, a, &uri_text);
 		if (!p)
 			return bad(err_at, v.p);
 	} else {
@@ -247,29 +429,27 @@ int sip_addr_read(struct str v, struct sip_addr *a, const char **err_at)
 		 * URI with ',' or '?' must be in <> (§20, RFC 4475 §3.1.2.13). */
 		const char *semi = memchr(p, ';', v.n);
 
-		a->uri_text = str_trim(str_span(p, semi ? semi : end));
+		uri_text = str_trim(str_span(p, semi ? semi : end));
+		a->uri_text = uri_text;
 		p = semi ? semi : end;
-		if (str_chr(a->uri_text, '?') || str_chr(a->uri_text, ','))
-			return bad(err_at, a->uri_text.p);
+		if (str_chr(uri_text, '?') || str_chr(uri_text, ','))
+			return bad(err_at, uri_text.p);
 	}
-	if (addr_uri(a, err_at))
+	if (addr_uri(a, uri_text, err_at))
 		return -EBADMSG;
 	p = skip_lws(p, end);
 	if (p < end && *p != ';')
 		return bad(err_at, p);
-	a->params = p < end ? str_span(p, end) : STR_NULL;
-	if (params_check(a->params, err_at))
-		return -EBADMSG;
-	if (sip_param_get(a->params, STR("tag"), &tag))
-		a->tag = tag;
-	return 0;
+	params = p < end ? str_span(p, end) : STR_NULL;
+	a->params = params;
+	return addr_params(a, params, v.p, err_at);
 }
 
 int sip_contact_read(struct str v, struct sip_contact *c, const char **err_at)
 {
 	struct str e;
 
-	memset(c, 0, sizeof(*c));
+	scan_fill(c, 0, sizeof(*c));
 	if (str_eq(str_trim(v), STR("*"))) {
 		c->star = true;
 		return 0;
@@ -293,11 +473,19 @@ int sip_cseq_read(struct str v, struct sip_cseq *c, const char **err_at)
 	p = v.p;
 	end = str_end(v);
 	a = p;
-	while (p < end && *p >= '0' && *p <= '9')
-		p++;
-	/* §8.1.1.5: the sequence number must be less than 2**31. */
-	if (str_to_u32(str_span(a, p), 0x7fffffff, &num))
-		return bad(err_at, a);
+	/* §8.1.1.5: the sequence number must be less than 2**31. Read in the
+	 * pass that finds its end, saturating so that it cannot wrap. */
+	for (uint64_t n = 0;; p++) {
+		if (p == end || *p < '0' || *p > '9') {
+			if (p == a || n > 0x7fffffff)
+				return bad(err_at, a);
+			num = (uint32_t)n;
+			break;
+		}
+		n = n * 10 + (uint64_t)(*p - '0');
+		if (n > 0x7fffffff)
+			n = 0x80000000;
+	}
 	if (p == end || !is_lws(*p))
 		return bad(err_at, p);
 	p = skip_lws(p, end);
@@ -462,19 +650,31 @@ int sip_retry_after_read(struct str v, struct sip_retry_after *r, const char **e
 	return 0;
 }
 
+/* sip_msg_hdr_first() and sip_msg_hdr_next(), inline: msg.h exposes the
+ * index for this, and a call per header read was a visible cost. */
+static const struct sip_hdr *hdr_first(const struct sip_msg *m, enum sip_hdr_id id)
+{
+	return m->first[id] == SIP_HDR_NONE ? NULL : &m->hdrs[m->first[id]];
+}
+
+static const struct sip_hdr *hdr_next(const struct sip_msg *m, const struct sip_hdr *h)
+{
+	return h->next == SIP_HDR_NONE ? NULL : &m->hdrs[h->next];
+}
+
 /* The single header of id, which must be there exactly once. */
 static const struct sip_hdr *core_one(struct sip_msg *m, enum sip_hdr_id id,
 				      const char *missing, const char *repeated)
 {
-	const struct sip_hdr *h = sip_msg_hdr_first(m, id);
+	const struct sip_hdr *h = hdr_first(m, id);
 
 	if (!h) {
 		m->err = missing;
 		m->err_at = 0;
 		return NULL;
 	}
-	if (sip_msg_hdr_next(m, h)) {
-		h = sip_msg_hdr_next(m, h);
+	if (hdr_next(m, h)) {
+		h = hdr_next(m, h);
 		m->err = repeated;
 		m->err_at = sip_msg_offset(m, h->name.p);
 		return NULL;
@@ -484,10 +684,21 @@ static const struct sip_hdr *core_one(struct sip_msg *m, enum sip_hdr_id id,
 
 static int core_top_via(struct sip_msg *m, struct sip_core *c)
 {
-	const struct sip_hdr *h = NULL;
+	const struct sip_hdr *h = hdr_first(m, SIP_HDR_VIA);
 	struct str cur = STR_NULL, v;
 	const char *at = NULL;
 
+	/* Usually the first Via header holds one element: if the whole value
+	 * reads as a Via, it has no ',' outside a quoted string, and without
+	 * a '(' (a comment, to sip_list_next()) the list would not split it
+	 * either. That spares a scan of the value. Anything else takes the
+	 * list walk, which reads the Via again from scratch. The value must
+	 * be trimmed, as the list's elements are (a parsed one is). */
+	if (h && h->value.n && !is_lws(h->value.p[0]) && !is_lws(h->value.p[h->value.n - 1]) &&
+	    !str_chr(h->value, '(') && sip_via_read(h->value, &c->via, &at) == 0)
+		return 0;
+	scan_fill(&c->via, 0, sizeof(c->via)); /* as if never read */
+	h = NULL;
 	if (sip_msg_list_next(m, SIP_HDR_VIA, &h, &cur, &v) <= 0) {
 		m->err = h ? "bad Via" : "missing Via";
 		m->err_at = h ? sip_msg_offset(m, h->value.p) : 0;
@@ -501,21 +712,38 @@ static int core_top_via(struct sip_msg *m, struct sip_core *c)
 	return 0;
 }
 
+/* Clear c from member on to its end: the parts a failure left unread (see
+ * sip_core_read()). Members are declared in the order they are read. */
+#define CORE_CLEAR_FROM(c, member)                                         \
+	scan_fill((char *)(c) + offsetof(struct sip_core, member), 0,      \
+		  sizeof(struct sip_core) - offsetof(struct sip_core, member))
+
+_Static_assert(offsetof(struct sip_core, ruri) < offsetof(struct sip_core, via) &&
+		       offsetof(struct sip_core, via) < offsetof(struct sip_core, from) &&
+		       offsetof(struct sip_core, from) < offsetof(struct sip_core, to) &&
+		       offsetof(struct sip_core, to) < offsetof(struct sip_core, call_id),
+	       "sip_core_read() clears struct sip_core in the order of its members");
+
 static int core_addrs(struct sip_msg *m, struct sip_core *c)
 {
 	const struct sip_hdr *h;
 	const char *at = NULL;
 
 	h = core_one(m, SIP_HDR_FROM, "missing From", "more than one From");
-	if (!h)
+	if (!h) {
+		CORE_CLEAR_FROM(c, from);
 		return -EBADMSG;
+	}
 	if (sip_addr_read(h->value, &c->from, &at)) {
+		CORE_CLEAR_FROM(c, to);
 		m->err = "bad From";
 		goto bad;
 	}
 	h = core_one(m, SIP_HDR_TO, "missing To", "more than one To");
-	if (!h)
+	if (!h) {
+		CORE_CLEAR_FROM(c, to);
 		return -EBADMSG;
+	}
 	if (sip_addr_read(h->value, &c->to, &at)) {
 		m->err = "bad To";
 		goto bad;
@@ -524,6 +752,15 @@ static int core_addrs(struct sip_msg *m, struct sip_core *c)
 bad:
 	m->err_at = sip_msg_offset(m, at ? at : h->value.p);
 	return -EBADMSG;
+}
+
+/* The CSeq method is the request's. A known method has one spelling (the
+ * lookup is case-sensitive), so equal ids say so without a memcmp. */
+static bool cseq_method_is(const struct sip_cseq *cseq, const struct sip_msg *m)
+{
+	if (cseq->method_id != SIP_METHOD_OTHER && m->method_id != SIP_METHOD_OTHER)
+		return cseq->method_id == m->method_id;
+	return str_eq(cseq->method, m->method);
 }
 
 static int core_ids(struct sip_msg *m, struct sip_core *c)
@@ -535,12 +772,11 @@ static int core_ids(struct sip_msg *m, struct sip_core *c)
 	if (!h)
 		return -EBADMSG;
 	c->call_id = h->value;
-	for (size_t i = 0; i < c->call_id.n; i++) {
-		if ((uint8_t)c->call_id.p[i] <= ' ' || c->call_id.p[i] == 0x7f) {
-			m->err = "bad Call-ID";
-			m->err_at = sip_msg_offset(m, c->call_id.p + i);
-			return -EBADMSG;
-		}
+	at = scan_ctl_or_sp(c->call_id.p, str_end(c->call_id));
+	if (at != str_end(c->call_id)) {
+		m->err = "bad Call-ID";
+		m->err_at = sip_msg_offset(m, at);
+		return -EBADMSG;
 	}
 	if (!c->call_id.n) {
 		m->err = "empty Call-ID";
@@ -555,7 +791,7 @@ static int core_ids(struct sip_msg *m, struct sip_core *c)
 		m->err_at = sip_msg_offset(m, at);
 		return -EBADMSG;
 	}
-	if (m->is_request && !str_eq(c->cseq.method, m->method)) {
+	if (m->is_request && !cseq_method_is(&c->cseq, m)) {
 		m->err = "CSeq method does not match the request";
 		m->err_at = sip_msg_offset(m, c->cseq.method.p);
 		return -EBADMSG;
@@ -565,14 +801,14 @@ static int core_ids(struct sip_msg *m, struct sip_core *c)
 
 static int core_max_forwards(struct sip_msg *m, struct sip_core *c)
 {
-	const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_MAX_FORWARDS);
+	const struct sip_hdr *h = hdr_first(m, SIP_HDR_MAX_FORWARDS);
 	const char *at = NULL;
 
 	if (!h)
 		return 0;
-	if (sip_msg_hdr_next(m, h)) {
+	if (hdr_next(m, h)) {
 		m->err = "more than one Max-Forwards";
-		m->err_at = sip_msg_offset(m, sip_msg_hdr_next(m, h)->name.p);
+		m->err_at = sip_msg_offset(m, hdr_next(m, h)->name.p);
 		return -EBADMSG;
 	}
 	/* 255 is the largest value RFC 3261 §8.1.1.6 expects; larger ones
@@ -609,16 +845,26 @@ static int core_ruri(struct sip_msg *m, struct sip_core *c)
 	return 0;
 }
 
+/* c ends as if cleared before anything was read, but is not: the readers
+ * clear the Request-URI, Via and addresses they fill before reading, so
+ * only the rest is cleared here, and a failure clears what it leaves
+ * unread: that spares most of the struct's 648 bytes of stores. */
 int sip_core_read(struct sip_msg *m, struct sip_core *c)
 {
 	int r;
 
-	memset(c, 0, sizeof(*c));
+	CORE_CLEAR_FROM(c, call_id);
+	if (!m->is_request)
+		scan_fill(&c->ruri, 0, sizeof(c->ruri));
 	r = core_ruri(m, c);
-	if (r)
+	if (r) {
+		CORE_CLEAR_FROM(c, via);
 		return r;
+	}
 	r = core_top_via(m, c);
-	if (!r)
+	if (r)
+		CORE_CLEAR_FROM(c, from);
+	else
 		r = core_addrs(m, c);
 	if (!r)
 		r = core_ids(m, c);

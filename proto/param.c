@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "param.h"
+#include "scan.h"
 
 static bool is_lws(char c)
 {
@@ -11,11 +12,16 @@ static bool is_lws(char c)
 
 /* Names and unquoted values are taken loosely (token, host and URI
  * paramchar all fit) so one walker serves URIs and header values; only
- * the bytes that delimit a list, or start a quote, end them. */
+ * the bytes that delimit a list, or start a quote, end them: visible ASCII
+ * but ";=\",<>". A table, as values such as branches are long. */
+static const bool word_chars[256] = {
+	[0x21] = true, [0x23 ... 0x2b] = true, [0x2d ... 0x3a] = true,
+	[0x3f ... 0x7e] = true,
+};
+
 static bool is_word(char c)
 {
-	return c > 0x20 && c < 0x7f && c != ';' && c != '=' && c != '"' &&
-	       c != ',' && c != '<' && c != '>';
+	return word_chars[(uint8_t)c];
 }
 
 static const char *skip_lws(const char *p, const char *end)
@@ -27,6 +33,14 @@ static const char *skip_lws(const char *p, const char *end)
 
 static const char *skip_word(const char *p, const char *end)
 {
+#ifdef __SSE2__
+	for (; end - p >= 16; p += 16) {
+		unsigned stop = scan_word_stops16(scan_load(p));
+
+		if (stop)
+			return p + __builtin_ctz(stop);
+	}
+#endif
 	while (p < end && is_word(*p))
 		p++;
 	return p;

@@ -3,6 +3,7 @@
 #ifndef XFERD_STR_H
 #define XFERD_STR_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,19 +51,61 @@ static inline char str_lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
 }
 
-/* ASCII case-insensitive equality: SIP tokens, header names, host names. */
-bool str_caseeq(struct str a, struct str b);
+/* ASCII case-insensitive equality: SIP tokens, header names, host names.
+ * An inline definition (C99 semantics: str.c emits the external one) so
+ * that comparisons against a literal compile down to a few instructions;
+ * the parsers make one per parameter. Two bytes that differ are equal only
+ * as the two cases of one letter. It names nothing static, as C99 asks of
+ * an inline function with external linkage. */
+inline bool str_caseeq(struct str a, struct str b)
+{
+	if (a.n != b.n)
+		return false;
+	for (size_t i = 0; i < a.n; i++) {
+		unsigned x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+
+		if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) - 'a' > 'z' - 'a'))
+			return false;
+	}
+	return true;
+}
 
 /* True if s starts with prefix, compared case-insensitively. */
 bool str_casestarts(struct str s, struct str prefix);
 
 /* Drop linear white space (SP, HT, CR, LF: folded lines included) at both
- * ends. */
-struct str str_trim(struct str s);
+ * ends. Inline (str.c emits the external definition): the readers call it
+ * on every value, and the call cost more than the usual nothing to trim. */
+inline struct str str_trim(struct str s)
+{
+	while (s.n && (s.p[0] == ' ' || s.p[0] == '\t' || s.p[0] == '\r' || s.p[0] == '\n')) {
+		s.p++;
+		s.n--;
+	}
+	while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t' || s.p[s.n - 1] == '\r' ||
+		       s.p[s.n - 1] == '\n'))
+		s.n--;
+	return s;
+}
 
 /* Decimal digits only, no sign, no white space; fails with -ERANGE above max
- * and -EINVAL on anything else (empty included). */
-int str_to_u32(struct str s, uint32_t max, uint32_t *out);
+ * and -EINVAL on anything else (empty included). Inline, as str_trim(). */
+inline int str_to_u32(struct str s, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (s.n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < s.n; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s.p[i] - '0');
+		if (v > max)
+			return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
 
 /* First occurrence of c in s, or NULL. */
 static inline const char *str_chr(struct str s, char c)

@@ -4,6 +4,7 @@
 #include <limits.h>
 
 #include "param.h"
+#include "scan.h"
 #include "uri.h"
 
 /* Read position of a parse; on failure p is left on the offending byte. */
@@ -14,6 +15,71 @@ struct cur {
 
 /* ---- character classes (RFC 3261 §25.1) ---- */
 
+/* One table of class bits, filled at load time from the grammar's sets
+ * below: a class test is one load and one AND, where a strchr() per byte
+ * was the parser's main cost. Read-only afterwards, so shared by workers. */
+enum {
+	C_DIGIT = 1 << 0,
+	C_ALPHA = 1 << 1,
+	C_HEX = 1 << 2,
+	C_UNRESERVED = 1 << 3, /* alphanum "-_.!~*'()" */
+	C_USER = 1 << 4,       /* unreserved "&=+$,;?/" */
+	C_PASSWORD = 1 << 5,   /* unreserved "&=+$," */
+	C_PARAM = 1 << 6,      /* unreserved "[]/:&+$" */
+	C_HEADER = 1 << 7,     /* unreserved "[]/?:+$" */
+	C_HOST = 1 << 8,       /* alphanum "-." */
+	C_IPV6 = 1 << 9,       /* HEXDIG ":." */
+	C_TEL_PNAME = 1 << 10, /* alphanum "-" */
+	C_RESERVED = 1 << 11,  /* ";/?:@&=+$," (RFC 2396) */
+	C_VISUAL = 1 << 12,    /* "-.()" (RFC 3966 visual-separator) */
+	C_SCHEME = 1 << 13,    /* alphanum "+-." */
+	C_V4 = 1 << 14,        /* DIGIT "." */
+};
+
+static uint16_t char_class[256];
+
+static void class_add(unsigned cls, const char *set)
+{
+	for (; *set; set++)
+		char_class[(uint8_t)*set] |= (uint16_t)cls;
+}
+
+__attribute__((constructor)) static void char_class_init(void)
+{
+	for (unsigned c = 0; c < 256; c++) {
+		bool digit = c >= '0' && c <= '9';
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+		bool hex = digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+
+		if (digit)
+			char_class[c] |= C_DIGIT | C_V4;
+		if (alpha)
+			char_class[c] |= C_ALPHA;
+		if (hex)
+			char_class[c] |= C_HEX | C_IPV6;
+		if (digit || alpha)
+			char_class[c] |= C_UNRESERVED | C_USER | C_PASSWORD | C_PARAM |
+					 C_HEADER | C_HOST | C_TEL_PNAME | C_SCHEME;
+	}
+	class_add(C_UNRESERVED | C_USER | C_PASSWORD | C_PARAM | C_HEADER, "-_.!~*'()");
+	class_add(C_USER, "&=+$,;?/");
+	class_add(C_PASSWORD, "&=+$,");
+	class_add(C_PARAM, "[]/:&+$");
+	class_add(C_HEADER, "[]/?:+$");
+	class_add(C_HOST, "-.");
+	class_add(C_IPV6, ":.");
+	class_add(C_TEL_PNAME, "-");
+	class_add(C_RESERVED, ";/?:@&=+$,");
+	class_add(C_VISUAL, "-.()");
+	class_add(C_SCHEME, "+-.");
+	class_add(C_V4, ".");
+}
+
+static bool is_class(char c, unsigned cls)
+{
+	return char_class[(uint8_t)c] & cls;
+}
+
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -21,17 +87,12 @@ static bool is_digit(char c)
 
 static bool is_alpha(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(char c)
-{
-	return is_alpha(c) || is_digit(c);
+	return is_class(c, C_ALPHA);
 }
 
 static bool is_hex(char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return is_class(c, C_HEX);
 }
 
 static unsigned hex_val(char c)
@@ -41,81 +102,36 @@ static unsigned hex_val(char c)
 	return (unsigned)(str_lower(c) - 'a' + 10);
 }
 
-static bool in_set(char c, const char *set)
-{
-	return c != '\0' && strchr(set, c) != NULL;
-}
-
-static bool is_unreserved(char c)
-{
-	return is_alnum(c) || in_set(c, "-_.!~*'()");
-}
-
-static bool is_user_char(char c)
-{
-	return is_unreserved(c) || in_set(c, "&=+$,;?/");
-}
-
-static bool is_password_char(char c)
-{
-	return is_unreserved(c) || in_set(c, "&=+$,");
-}
-
-static bool is_param_char(char c)
-{
-	return is_unreserved(c) || in_set(c, "[]/:&+$");
-}
-
-static bool is_header_char(char c)
-{
-	return is_unreserved(c) || in_set(c, "[]/?:+$");
-}
-
-static bool is_host_char(char c)
-{
-	return is_alnum(c) || c == '-' || c == '.';
-}
-
-static bool is_ipv6_char(char c)
-{
-	return is_hex(c) || c == ':' || c == '.';
-}
-
-static bool is_tel_pname_char(char c)
-{
-	return is_alnum(c) || c == '-';
-}
-
 /* RFC 2396 "reserved": §19.1.4 keeps these distinct from their escapes. */
 static bool is_reserved(unsigned c)
 {
-	return c < 0x80 && in_set((char)c, ";/?:@&=+$,");
+	return c < 0x80 && is_class((char)c, C_RESERVED);
 }
 
 static bool is_visual_sep(char c)
 {
-	return in_set(c, "-.()");
+	return is_class(c, C_VISUAL);
 }
 
-/* First byte of [p,end) not in class ok. */
-static const char *scan_plain(const char *p, const char *end, bool (*ok)(char))
+/* First byte of [p,end) not in class cls. */
+static const char *scan_plain(const char *p, const char *end, unsigned cls)
 {
-	while (p < end && ok(*p))
+	while (p < end && is_class(*p, cls))
 		p++;
 	return p;
 }
 
 /* Like scan_plain, but %HH escapes pass too; a malformed escape stops the
  * scan on its '%', which no caller accepts as a delimiter. */
-static const char *scan_escaped(const char *p, const char *end, bool (*ok)(char))
+static const char *scan_escaped(const char *p, const char *end, unsigned cls)
 {
 	while (p < end) {
-		if (*p == '%') {
+		if (is_class(*p, cls)) {
+			p++;
+		} else if (*p == '%') {
 			if (end - p < 3 || !is_hex(p[1]) || !is_hex(p[2]))
 				return p;
 			p += 3;
-		} else if (ok(*p)) {
-			p++;
 		} else {
 			break;
 		}
@@ -247,13 +263,16 @@ static const char *ipv6_check(const char *p, const char *end, uint8_t out[16])
 	return NULL;
 }
 
-static bool only_digits_and_dots(const char *p, const char *end)
+/* The run of host characters at p, and whether it holds only digits and
+ * dots: one pass serves both. */
+static const char *host_run(const char *p, const char *end, bool *numeric)
 {
-	for (; p < end; p++) {
-		if (!is_digit(*p) && *p != '.')
-			return false;
-	}
-	return true;
+	unsigned all = C_V4;
+
+	for (; p < end && is_class(*p, C_HOST); p++)
+		all &= char_class[(uint8_t)*p];
+	*numeric = all & C_V4;
+	return p;
 }
 
 /* hostname = *( domainlabel "." ) toplabel [ "." ]; a label is alphanum
@@ -285,7 +304,7 @@ static const char *hostname_check(const char *p, const char *end)
 /* The bracketed IPv6 reference at p ('['), up to and including ']'. */
 static const char *ipv6_ref_check(const char *p, const char *end, uint8_t out[16])
 {
-	const char *close = scan_plain(p + 1, end, is_ipv6_char);
+	const char *close = scan_plain(p + 1, end, C_IPV6);
 
 	if (close == end || *close != ']')
 		return close;
@@ -294,28 +313,38 @@ static const char *ipv6_ref_check(const char *p, const char *end, uint8_t out[16
 	return ipv6_check(p + 1, close, out);
 }
 
-/* A whole host: hostname, dotted quad, or bracketed IPv6 reference.
+/* [p,end) is a run of host characters; numeric as host_run() says.
  * Digits-and-dots never make a hostname (the top label needs a letter),
  * so they are judged as a dotted quad, which reports the better offset. */
-static const char *host_check(const char *p, const char *end,
-			      enum sip_host_type *type)
+static const char *host_plain_check(const char *p, const char *end, bool numeric,
+				    enum sip_host_type *type)
 {
-	uint8_t bin[16];
-	const char *q;
+	uint8_t bin[4];
 
-	if (p < end && *p == '[') {
-		*type = SIP_HOST_IPV6;
-		return ipv6_ref_check(p, end, bin);
-	}
-	q = scan_plain(p, end, is_host_char);
-	if (q != end)
-		return q;
-	if (p < end && only_digits_and_dots(p, end)) {
+	if (p < end && numeric) {
 		*type = SIP_HOST_IPV4;
 		return ipv4_check(p, end, bin);
 	}
 	*type = SIP_HOST_NAME;
 	return hostname_check(p, end);
+}
+
+/* A whole host: hostname, dotted quad, or bracketed IPv6 reference. */
+static const char *host_check(const char *p, const char *end,
+			      enum sip_host_type *type)
+{
+	uint8_t bin[16];
+	const char *q;
+	bool numeric;
+
+	if (p < end && *p == '[') {
+		*type = SIP_HOST_IPV6;
+		return ipv6_ref_check(p, end, bin);
+	}
+	q = host_run(p, end, &numeric);
+	if (q != end)
+		return q;
+	return host_plain_check(p, end, numeric, type);
 }
 
 /* ---- comparison units (RFC 3261 §19.1.4) ---- */
@@ -393,8 +422,13 @@ static bool param_find(struct str params, struct str name, struct str *value)
 	return false;
 }
 
+/* lit holds no '%'. An escape makes a name longer than the name it
+ * spells, so a shorter one cannot match and one of the same length can
+ * only match byte for byte: the full comparison is for escaped names. */
 static bool name_is(struct str name, struct str lit)
 {
+	if (name.n <= lit.n)
+		return str_caseeq(name, lit);
 	return comp_eq(name, lit, CMP_FOLD);
 }
 
@@ -411,9 +445,16 @@ static int parse_scheme(struct cur *c, struct sip_uri *u)
 	const char *p = c->p;
 	struct str name;
 
+	/* "sip:" in any case, as the loop below would read it. */
+	if (c->end - p > 4 && (p[0] | 0x20) == 's' && (p[1] | 0x20) == 'i' &&
+	    (p[2] | 0x20) == 'p' && p[3] == ':') {
+		u->scheme = SIP_SCHEME_SIP;
+		c->p = p + 4;
+		return 0;
+	}
 	if (!is_alpha(*p))
 		return fail(c, p);
-	while (p < c->end && (is_alnum(*p) || in_set(*p, "+-.")))
+	while (p < c->end && is_class(*p, C_SCHEME))
 		p++;
 	if (p == c->end || *p != ':')
 		return fail(c, p);
@@ -439,7 +480,7 @@ static int parse_userinfo(struct cur *c, struct sip_uri *u)
 
 	if (at == NULL)
 		return 0;
-	q = scan_escaped(c->p, at, is_user_char);
+	q = scan_escaped(c->p, at, C_USER);
 	if (q == c->p)
 		return fail(c, q);
 	u->user = str_span(c->p, q);
@@ -447,7 +488,7 @@ static int parse_userinfo(struct cur *c, struct sip_uri *u)
 		/* p stays set for an empty password: present, unlike absent */
 		const char *pw = q + 1;
 
-		q = scan_escaped(pw, at, is_password_char);
+		q = scan_escaped(pw, at, C_PASSWORD);
 		u->password = str_span(pw, q);
 	}
 	if (q != at)
@@ -456,23 +497,22 @@ static int parse_userinfo(struct cur *c, struct sip_uri *u)
 	return 0;
 }
 
-/* The extent of the host at p: a bracketed reference up to its ']', else
- * the run of hostname characters. */
-static const char *host_extent(const char *p, const char *end)
-{
-	if (p < end && *p == '[') {
-		const char *q = scan_plain(p + 1, end, is_ipv6_char);
-
-		return (q < end && *q == ']') ? q + 1 : q;
-	}
-	return scan_plain(p, end, is_host_char);
-}
-
+/* A bracketed reference runs to its ']' and is checked by host_check();
+ * any other host is the run of host characters at c->p, checked in place
+ * without scanning it again. */
 static int parse_host(struct cur *c, struct sip_uri *u)
 {
-	const char *q = host_extent(c->p, c->end);
-	const char *bad = host_check(c->p, q, &u->host_type);
+	const char *q, *bad;
+	bool numeric;
 
+	if (c->p < c->end && *c->p == '[') {
+		q = scan_plain(c->p + 1, c->end, C_IPV6);
+		q = (q < c->end && *q == ']') ? q + 1 : q;
+		bad = host_check(c->p, q, &u->host_type);
+	} else {
+		q = host_run(c->p, c->end, &numeric);
+		bad = host_plain_check(c->p, q, numeric, &u->host_type);
+	}
 	if (bad)
 		return fail(c, bad);
 	if (u->host_type == SIP_HOST_IPV6)
@@ -539,8 +579,8 @@ static int parse_param(struct cur *c, struct str prev, bool tel)
 	const char *n = c->p, *q, *bad;
 	struct str name, value;
 
-	q = tel ? scan_plain(n, c->end, is_tel_pname_char)
-		: scan_escaped(n, c->end, is_param_char);
+	q = tel ? scan_plain(n, c->end, C_TEL_PNAME)
+		: scan_escaped(n, c->end, C_PARAM);
 	if (q == n)
 		return fail(c, q);
 	name = str_span(n, q);
@@ -548,7 +588,7 @@ static int parse_param(struct cur *c, struct str prev, bool tel)
 	if (q < c->end && *q == '=') {
 		const char *v = q + 1;
 
-		q = scan_escaped(v, c->end, is_param_char);
+		q = scan_escaped(v, c->end, C_PARAM);
 		if (q == v)
 			return fail(c, q);
 		value = str_span(v, q);
@@ -597,23 +637,238 @@ static int parse_headers(struct cur *c, struct sip_uri *u)
 		c->p++;
 		if (++count > SIP_URI_MAX_HEADERS)
 			return fail(c, c->p);
-		q = scan_escaped(c->p, c->end, is_header_char);
+		q = scan_escaped(c->p, c->end, C_HEADER);
 		if (q == c->p || q == c->end || *q != '=')
 			return fail(c, q);
-		c->p = scan_escaped(q + 1, c->end, is_header_char);
+		c->p = scan_escaped(q + 1, c->end, C_HEADER);
 	} while (c->p < c->end && *c->p == '&');
 	u->headers = str_span(start, c->p);
 	return 0;
 }
 
-static int parse_sip(struct cur *c, struct sip_uri *u)
-{
-	int err = parse_userinfo(c, u);
+/* ---- the usual shape, read from bit masks ---- */
 
-	if (err == 0)
-		err = parse_host(c, u);
-	if (err == 0)
-		err = parse_port(c, u);
+/* Most URIs are sip:user@host[:port];params, with a plain user and host.
+ * The byte loops below read such a URI in several passes (a search for
+ * '@', the user, the host's extent, then its labels or digits) with a
+ * branch per byte. Here one pass, 16 bytes at a time, makes masks where
+ * bit i says what byte i of the URI's rest (at most 64 bytes, after the
+ * scheme) is, and user, host, port and plain params come out of bit
+ * operations. Anything less usual is left to the byte loops, which also
+ * report every fault. */
+struct uri_bits {
+	uint64_t letter, digit, dot, dash;
+	uint64_t plus; /* '+' and '_': with the hostname characters, a subset
+			* of both the user and the parameter characters */
+	uint64_t at, sep; /* '@'; ';' and '=' */
+	int n;
+};
+
+#ifdef __SSE2__
+/* Classify v; drop leading bytes that belong to an earlier chunk, and
+ * place the rest at bit i. */
+static void uri_bits_add(struct uri_bits *b, __m128i v, int i, int drop)
+{
+#define URI_BITS(m) ((uint64_t)((unsigned)_mm_movemask_epi8(m) >> drop) << i)
+	b->letter |= URI_BITS(scan_in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z'));
+	b->digit |= URI_BITS(scan_in_range(v, '0', '9'));
+	b->dot |= URI_BITS(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+	b->dash |= URI_BITS(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+	b->plus |= URI_BITS(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')),
+					 _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))));
+	b->at |= URI_BITS(_mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+	b->sep |= URI_BITS(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
+					_mm_cmpeq_epi8(v, _mm_set1_epi8('='))));
+#undef URI_BITS
+}
+#endif
+
+/* The masks of [p,end); false if that is over 64 bytes, or if a last
+ * partial chunk cannot be loaded as the 16 bytes ending at end, which
+ * must not reach before lo, the URI's start (nothing outside the URI is
+ * read: it may end at an unmapped page). */
+static bool uri_bits_get(struct uri_bits *b, const char *p, const char *end,
+			 const char *lo)
+{
+#ifdef __SSE2__
+	int n = (int)(end - p);
+
+	if (n > 64 || end - lo < 16)
+		return false;
+	*b = (struct uri_bits){ .n = n };
+	for (int i = 0; i < n; i += 16) {
+		int drop = end - (p + i) < 16 ? 16 - (int)(end - (p + i)) : 0;
+
+		uri_bits_add(b, scan_load(p + i - drop), i, drop);
+	}
+	return true;
+#else
+	(void)b, (void)p, (void)end, (void)lo;
+	return false;
+#endif
+}
+
+/* Bits h to e - 1. */
+static uint64_t bit_range(int h, int e)
+{
+	return scan_low(e) & ~scan_low(h);
+}
+
+/* hostname_check() on [h,e), a run of hostname characters, from masks. A
+ * fault is a '-' starting a label, a '.' starting one (an empty label) or
+ * a '.' after a '-'; the top label must start with a letter. */
+static bool host_name_ok(const struct uri_bits *b, int h, int e)
+{
+	uint64_t range = bit_range(h, e);
+	uint64_t dot = b->dot & range, dash = b->dash & range;
+	uint64_t starts = ((dot << 1) | 1ull << h) & range;
+	uint64_t inner = dot & scan_low(e - 1); /* a trailing dot ends no label */
+	int top = inner ? 64 - __builtin_clzll(inner) : h;
+
+	if ((dash & starts) | (dot & starts) | ((dash << 1) & dot) | (dash >> (e - 1) & 1))
+		return false;
+	return b->letter >> top & 1;
+}
+
+/* ipv4_check() on [h,e), a run of digits and dots, from the dot mask:
+ * four parts of one to three digits, none with a leading zero, none
+ * above 255. */
+static bool ipv4_ok(const char *p, const struct uri_bits *b, int h, int e)
+{
+	uint64_t dots = b->dot & bit_range(h, e);
+	int start = h;
+
+	for (int k = 0; k < 4; k++) {
+		int stop = k < 3 ? (dots ? __builtin_ctzll(dots) : h) : e;
+		int len = stop - start;
+		unsigned v;
+
+		if (len < 1 || len > 3 || (len > 1 && p[start] == '0'))
+			return false;
+		v = (unsigned)(p[start] - '0');
+		if (len > 1)
+			v = v * 10 + (unsigned)(p[start + 1] - '0');
+		if (len > 2)
+			v = v * 10 + (unsigned)(p[start + 2] - '0');
+		if (v > 255)
+			return false;
+		if (k < 3)
+			dots &= dots - 1;
+		start = stop + 1;
+	}
+	return dots == 0; /* no fourth dot, in the last part or after it */
+}
+
+/* The params from s (a ';') to the end, as parse_params() reads them,
+ * when they are plain: names and values of alphanum "+-._", none empty,
+ * one '=' at most each, no name twice, no maddr or ttl (whose values
+ * have their own checks). */
+static bool plain_uri_params(const char *p, const struct uri_bits *b, int s,
+			     struct sip_uri *u)
+{
+	uint64_t all = bit_range(s, b->n);
+	uint64_t plain = b->letter | b->digit | b->dot | b->dash | b->plus;
+	uint64_t t = b->sep & all;
+	struct str names[32]; /* 64 bytes hold at most 32 params (";x") */
+	int count = 0;
+
+	if (((plain | t) & all) != all)
+		return false;
+	for (int pos = s; pos < b->n; count++) {
+		uint64_t after = t & ~scan_low(pos + 1);
+		int name_end = after ? __builtin_ctzll(after) : b->n, next = name_end;
+		struct str name = str_make(p + pos + 1, (size_t)(name_end - pos - 1));
+
+		if (!name.n || str_caseeq(name, STR("maddr")) || str_caseeq(name, STR("ttl")))
+			return false;
+		for (int k = 0; k < count; k++) {
+			if (str_caseeq(names[k], name))
+				return false;
+		}
+		names[count] = name;
+		if (name_end < b->n && p[name_end] == '=') {
+			after = t & ~scan_low(name_end + 1);
+			next = after ? __builtin_ctzll(after) : b->n;
+			if (next == name_end + 1 || (next < b->n && p[next] == '='))
+				return false;
+		}
+		pos = next;
+	}
+	u->params = str_make(p + s + 1, (size_t)(b->n - s - 1));
+	return true;
+}
+
+/* user@host:port;params from c->p, as parse_userinfo(), parse_host(),
+ * parse_port() and parse_params() would read them; false, with nothing
+ * written, when the URI is not of that usual shape or has a fault. Plain
+ * params are read here too; others are left at c->p for parse_params(). */
+static bool parse_usual(struct cur *c, struct sip_uri *u, const char *lo)
+{
+	const char *p = c->p;
+	struct uri_bits b;
+	uint64_t stop, host;
+	int h = 0, e, end;
+	unsigned port = 0;
+	enum sip_host_type type = SIP_HOST_NAME;
+
+	if (!uri_bits_get(&b, p, c->end, lo))
+		return false;
+	host = b.letter | b.digit | b.dot | b.dash;
+	if (b.at) {
+		uint64_t user = host | b.plus;
+
+		h = __builtin_ctzll(b.at) + 1; /* the first '@' ends the user */
+		if (h == 1 || (user & scan_low(h - 1)) != scan_low(h - 1))
+			return false;
+	}
+	stop = ~host & ~scan_low(h) & scan_low(b.n);
+	e = stop ? __builtin_ctzll(stop) : b.n;
+	if (e == h)
+		return false;
+	if (((b.digit | b.dot) & bit_range(h, e)) == bit_range(h, e)) {
+		if (!ipv4_ok(p, &b, h, e))
+			return false;
+		type = SIP_HOST_IPV4;
+	} else if (!host_name_ok(&b, h, e)) {
+		return false;
+	}
+	end = e;
+	if (e < b.n && p[e] == ':') {
+		stop = ~b.digit & ~scan_low(e + 1) & scan_low(b.n);
+		end = stop ? __builtin_ctzll(stop) : b.n;
+		if (end == e + 1 || end - e > 6)
+			return false; /* no digits, or more than 65535 may need */
+		for (const char *d = p + e + 1; d < p + end; d++)
+			port = port * 10 + (unsigned)(*d - '0');
+		if (port > 65535)
+			return false;
+	}
+	if (end < b.n && p[end] == ';' && plain_uri_params(p, &b, end, u))
+		c->p = p + b.n;
+	else
+		c->p = p + end;
+	if (end > e) {
+		u->port = (uint16_t)port;
+		u->has_port = true;
+	}
+	if (h)
+		u->user = str_make(p, (size_t)(h - 1));
+	u->host = str_make(p + h, (size_t)(e - h));
+	u->host_type = type;
+	return true;
+}
+
+static int parse_sip(struct cur *c, struct sip_uri *u, const char *lo)
+{
+	int err = 0;
+
+	if (!parse_usual(c, u, lo)) {
+		err = parse_userinfo(c, u);
+		if (err == 0)
+			err = parse_host(c, u);
+		if (err == 0)
+			err = parse_port(c, u);
+	}
 	if (err == 0)
 		err = parse_params(c, u, false);
 	if (err == 0)
@@ -664,7 +919,7 @@ int sip_uri_parse(struct str s, struct sip_uri *u, const char **err_at)
 	struct cur c = { s.p, s.p };
 	int err;
 
-	memset(u, 0, sizeof(*u));
+	scan_fill(u, 0, sizeof(*u));
 	if (s.n == 0) {
 		err = -EINVAL;
 		goto out;
@@ -676,7 +931,7 @@ int sip_uri_parse(struct str s, struct sip_uri *u, const char **err_at)
 	if (u->scheme == SIP_SCHEME_TEL)
 		err = parse_tel(&c, u);
 	else
-		err = parse_sip(&c, u);
+		err = parse_sip(&c, u, s.p);
 out:
 	if (err && err_at)
 		*err_at = c.p;
