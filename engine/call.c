@@ -881,6 +881,8 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 	if (!x) { /* ACK for a 2xx: it ends the INVITE server transaction's retransmissions */
 		if (leg->inv && leg->inv->server)
 			txn_server_on_ack(&leg->inv->t);
+		if (leg->id == LEG_A)
+			transfer_on_caller_ack(leg->call);
 		return;
 	}
 	call_attach(leg, x);

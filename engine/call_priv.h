@@ -46,6 +46,7 @@ struct call {
 	struct xfer_req *xr;      /* the running (or last) transfer */
 	unsigned refers;          /* REFERs accepted in the B dialog */
 	enum stats_call_outcome outcome;
+	bool reinvite_pending;    /* the caller's re-INVITE waits for its ACK */
 	uint64_t started_us;
 };
 
@@ -105,6 +106,8 @@ void transfer_on_refer(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 /* A BYE arrived on leg l while a transfer may be running: true if the
  * transfer took care of everything. */
 bool transfer_on_bye(struct call *call, struct leg *l);
+/* The caller ACKed a 2xx of ours: a re-INVITE held back for it may go. */
+void transfer_on_caller_ack(struct call *call);
 void transfer_free(struct call *call);
 
 #endif

@@ -274,18 +274,46 @@ static void on_a_reinvite_timeout(struct rtxn *x, unsigned status)
 }
 
 /* The caller gets the target's offer and answers it (flow I, step 3). */
-static int op_reinvite_caller(struct xfer *x)
+static int reinvite_caller(struct call *call)
 {
-	struct call *call = call_of(x);
 	struct xfer_req *xr = call->xr;
 
-	if (!call->a.up)
-		return -ENOTCONN;
 	return leg_request(&call->a, SIP_METHOD_INVITE, STR_NULL, cstr(xr->offer_type),
 			   str_make(xr->offer, xr->offer_len), on_a_reinvite_response,
 			   on_a_reinvite_timeout)
 		       ? 0
 		       : -ENOMEM;
+}
+
+/* An INVITE server transaction of the caller's leg still waiting for its
+ * ACK: §14.1 forbids a new INVITE in the dialog until it comes. */
+static bool caller_unacked(const struct call *call)
+{
+	const struct rtxn *inv = call->a.inv;
+
+	return inv && inv->server && inv->t.state == TXN_ACCEPTED && !inv->t.got_ack;
+}
+
+static int op_reinvite_caller(struct xfer *x)
+{
+	struct call *call = call_of(x);
+
+	if (!call->a.up)
+		return -ENOTCONN;
+	if (caller_unacked(call)) {
+		call->reinvite_pending = true; /* sent when the ACK comes */
+		return 0;
+	}
+	return reinvite_caller(call);
+}
+
+void transfer_on_caller_ack(struct call *call)
+{
+	if (!call->reinvite_pending || call->xfer.state != XFER_BRIDGING)
+		return;
+	call->reinvite_pending = false;
+	if (reinvite_caller(call))
+		xfer_on_caller_answered(&call->xfer, false);
 }
 
 /* The target gets the caller's answer in its ACK; from now on A talks to C. */

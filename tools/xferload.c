@@ -99,7 +99,8 @@ static void start_due(struct xl *xl, uint64_t t0, uint64_t *base_started, uint64
 		if (xl->now_us - due_us > CATCH_UP_US) {
 			/* Behind by more than the catch-up window: re-base the
 			 * schedule on now and count what was skipped. */
-			uint64_t skip = (uint64_t)((double)(xl->now_us - due_us - CATCH_UP_US) * o->rate / 1e6);
+			double late_s = (double)(xl->now_us - due_us - CATCH_UP_US) / 1e6;
+			uint64_t skip = (uint64_t)(late_s * o->rate);
 
 			xl->st.rate_shortfall += skip;
 			*base_started = xl->st.started;
@@ -139,7 +140,8 @@ static int run(struct xl *xl)
 	self_cpu(&u0, &s0);
 	cpu.have_peer = o->pid && proc_cpu(o->pid, &pu0, &ps0, &pt0) >= 0;
 	if (o->pid && !cpu.have_peer)
-		fprintf(stderr, "xferload: cannot read /proc/%d/stat: CPU of --pid not reported\n", o->pid);
+		fprintf(stderr, "xferload: cannot read /proc/%d/stat: CPU of --pid not reported\n",
+			o->pid);
 	tick(xl);
 	t0 = base_us = xl->now_us;
 	next_progress = t0 + 1000000;
@@ -174,8 +176,9 @@ static int run(struct xl *xl)
 			wake = ns;
 		if (starting && stop_at < wake)
 			wake = stop_at;
-		xl_io_wait(&xl->io, wake <= xl->now_us ? 0 : wake - xl->now_us > 1000000 ? 1000000
-											   : wake - xl->now_us);
+		if (wake <= xl->now_us)
+			wake = xl->now_us;
+		xl_io_wait(&xl->io, wake - xl->now_us < 1000000 ? wake - xl->now_us : 1000000);
 		tick(xl);
 		/* Timers first: what the completions arm is relative to now. */
 		wheel_advance(&xl->wheel, xl->now_ms);

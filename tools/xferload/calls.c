@@ -707,8 +707,8 @@ static void call_judge(struct xl_call *call)
 		break;
 	case XL_BADREFER:
 		if (call->refer_code < 400 || call->refer_code > 499)
-			call_fail(call, call->refer_code ? "REFER %u, expected 4xx" : "no REFER response",
-				  call->refer_code);
+			call_fail(call, call->refer_code ? "REFER %u, expected 4xx"
+							 : "no REFER response", call->refer_code);
 		else if (call->target_invited)
 			call_fail(call, "target INVITEd after a refused REFER");
 		else if (call->notifies)

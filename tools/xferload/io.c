@@ -178,7 +178,7 @@ static void recv_cancel_all(struct xl_io *io)
 			if ((ud & TAG_MASK) == TAG_RECV && !(cqe->flags & IORING_CQE_F_MORE))
 				armed &= ~(1u << (ud >> 3));
 			else if ((ud & TAG_MASK) == TAG_SEND)
-				xl_io_out_free(io, (struct xl_out *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK));
+				xl_io_out_free(io, (void *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK));
 			n++;
 		}
 		io_uring_cq_advance(&io->ring, n);

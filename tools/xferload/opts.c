@@ -377,7 +377,8 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 					   "a wildcard address cannot be written into Via and Contact; "
 					   "give the address the other side reaches");
 			if (a->port == 0 && c != O_CALLER)
-				return bad(n[c - O_TARGET], optarg, "port 0 is only allowed for --caller");
+				return bad(n[c - O_TARGET], optarg,
+					   "port 0 is only allowed for --caller");
 			break;
 		}
 		case O_NUMBER:
@@ -398,11 +399,13 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			break;
 		case O_RATE:
 			if (parse_pos_double(optarg, 1e6, &o->rate))
-				return bad("rate", optarg, "expected a number of calls per second, > 0 and <= 1000000");
+				return bad("rate", optarg,
+					   "expected a number of calls per second, > 0 and <= 1000000");
 			break;
 		case O_CONCURRENT:
 			if (parse_u64(optarg, 1, 1000000, &v))
-				return bad("concurrent", optarg, "expected an integer from 1 to 1000000");
+				return bad("concurrent", optarg,
+					   "expected an integer from 1 to 1000000");
 			o->concurrent = (uint32_t)v;
 			break;
 		case O_CALLS:
@@ -421,7 +424,8 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 										 : &o->refer_after_ms;
 
 			if (parse_u64(optarg, 0, 3600000, &v))
-				return bad(n[c - O_HOLD], optarg, "expected milliseconds from 0 to 3600000");
+				return bad(n[c - O_HOLD], optarg,
+					   "expected milliseconds from 0 to 3600000");
 			*dst = (uint32_t)v;
 			break;
 		}
@@ -470,7 +474,8 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			fprintf(stderr, "xferload: %s needs a value\nTry 'xferload --help'.\n", name);
 			return 2;
 		default:
-			fprintf(stderr, "xferload: unknown option '%s'\nTry 'xferload --help'.\n", name);
+			fprintf(stderr, "xferload: unknown option '%s'\nTry 'xferload --help'.\n",
+				name);
 			return 2;
 		}
 	}

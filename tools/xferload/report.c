@@ -96,7 +96,8 @@ void xl_report_text(const struct xl *xl, FILE *f, double elapsed_s, const struct
 		if (st->scen_started[s])
 			fprintf(f, "  %-10s %10llu %10llu %10llu\n", xl_scenario_name(s),
 				(unsigned long long)st->scen_started[s],
-				(unsigned long long)st->scen_ok[s], (unsigned long long)st->scen_failed[s]);
+				(unsigned long long)st->scen_ok[s],
+				(unsigned long long)st->scen_failed[s]);
 	fprintf(f, "  %-18s %8s %9s %9s %9s %9s %9s\n", "latency (ms)", "count", "p50", "p90", "p99",
 		"p99.9", "max");
 	for (unsigned i = 0; i < XL__LATS; i++) {
@@ -223,11 +224,14 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 		json_t *o = json_object();
 
 		json_object_set_new(o, "count", json_integer((json_int_t)h->count));
-		for (unsigned q = 0; q < 4; q++)
-			json_object_set_new(o, quantile_names[q],
-					    json_integer((json_int_t)xl_hist_quantile(h, quantiles[q])));
+		for (unsigned q = 0; q < 4; q++) {
+			uint64_t v = xl_hist_quantile(h, quantiles[q]);
+
+			json_object_set_new(o, quantile_names[q], json_integer((json_int_t)v));
+		}
 		json_object_set_new(o, "max", json_integer((json_int_t)h->max));
-		json_object_set_new(o, "mean", json_real(h->count ? (double)h->sum / (double)h->count : 0));
+		json_object_set_new(o, "mean",
+				    json_real(h->count ? (double)h->sum / (double)h->count : 0));
 		json_object_set_new(lat, lat_names[i], o);
 	}
 	json_object_set_new(msgs, "sent", json_integer((json_int_t)st->msgs_out));
@@ -271,9 +275,11 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 	json_object_set_new(root, "notify_final", codes_json(st->notify_finals));
 	json_object_set_new(root, "latency_us", lat);
 	json_object_set_new(root, "messages", msgs);
-	json_object_set_new(root, "loop", json_pack("{s:I, s:I, s:I, s:I}",
-		"iterations", (json_int_t)xl->io.waits, "completions", (json_int_t)xl->io.cqes,
-		"recv_rearms", (json_int_t)xl->io.rearms, "buffers_allocated", (json_int_t)xl->io.out_total));
+	json_object_set_new(root, "loop",
+			    json_pack("{s:I, s:I, s:I, s:I}", "iterations", (json_int_t)xl->io.waits,
+				      "completions", (json_int_t)xl->io.cqes, "recv_rearms",
+				      (json_int_t)xl->io.rearms, "buffers_allocated",
+				      (json_int_t)xl->io.out_total));
 	json_object_set_new(root, "rate_shortfall", json_integer((json_int_t)st->rate_shortfall));
 	json_object_set_new(root, "cpu", cpuj);
 	if (!strcmp(path, "-")) {
@@ -281,7 +287,10 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 		fputc('\n', stdout);
 	} else {
 		errno = 0;
-		r = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ? (errno ? -errno : -EIO) : 0;
+		if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+			r = errno ? -errno : -EIO;
+		else
+			r = 0;
 	}
 	json_decref(root);
 	return r;
