@@ -20,7 +20,7 @@ struct rtxn {
 	enum sip_method method;
 	bool server;
 	uint8_t branch_n;
-	char branch[64];
+	char branch[128]; /* longer branches get 503: RFC 3261 sets no limit, stacks stay near 40 */
 	/* The transaction on the other leg that this one relays, or NULL. */
 	struct rtxn *relay;
 	/* Server: a copy of the request when a response must later be built
