@@ -700,15 +700,6 @@ static int b_send_invite(struct call *call, const struct sip_msg *m, const struc
 	return 0;
 }
 
-static unsigned calls_active(const struct engine *e)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < e->nworkers; i++)
-		n += atomic_load_explicit(&e->workers[i]->st.calls_active, memory_order_relaxed);
-	return (unsigned)n;
-}
-
 /* §8.2.2.3: xferd supports no extension a caller could require. */
 static bool reject_require(struct worker *w, struct rtxn *x, const struct sip_msg *m,
 			   const struct sip_core *c)
@@ -741,7 +732,8 @@ static const struct config_trunk *admit(struct worker *w, struct rtxn *x, const 
 	}
 	if (reject_require(w, x, m, c))
 		return NULL;
-	if (atomic_load(&w->eng->draining) || calls_active(w->eng) >= w->cfg->engine.max_calls) {
+	if (atomic_load(&w->eng->draining) ||
+	    engine_calls_active(w->eng) >= w->cfg->engine.max_calls) {
 		router_reply(w, x, &x->peer, m, c, 503, "Service Unavailable",
 			     STR("Retry-After: 5\r\n"));
 		return NULL;

@@ -89,15 +89,6 @@ static int config_read(const struct opts *o, struct config **out)
 	return config_load_string(config_default_text, "(embedded default)", out, stderr);
 }
 
-static uint64_t calls_active(const struct engine *e)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < e->nworkers; i++)
-		n += atomic_load(&e->workers[i]->st.calls_active);
-	return n;
-}
-
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -112,14 +103,14 @@ static void drain(struct engine *e)
 	uint64_t until = mono_ms() + (uint64_t)e->cfg->engine.drain_timeout * 1000;
 
 	atomic_store(&e->draining, true);
-	log_info("draining: %llu calls active", (unsigned long long)calls_active(e));
-	while (calls_active(e) && mono_ms() < until) {
+	log_info("draining: %llu calls active", (unsigned long long)engine_calls_active(e));
+	while (engine_calls_active(e) && mono_ms() < until) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 
 		nanosleep(&ts, NULL);
 	}
-	if (calls_active(e))
-		log_warn("drain timeout: %llu calls still active", (unsigned long long)calls_active(e));
+	if (engine_calls_active(e))
+		log_warn("drain timeout: %llu calls still active", (unsigned long long)engine_calls_active(e));
 }
 
 /* Every config loaded: calls keep pointing into the one they started

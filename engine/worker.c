@@ -655,6 +655,15 @@ out:
 	return r;
 }
 
+uint64_t engine_calls_active(const struct engine *e)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < e->nworkers; i++)
+		n += stats_get(&e->workers[i]->st.calls_active);
+	return n;
+}
+
 void engine_stop(struct engine *e)
 {
 	atomic_store(&e->stop, true);

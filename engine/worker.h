@@ -103,6 +103,9 @@ struct engine {
  * or -errno (logged). */
 int engine_start(struct engine *e, const struct config *cfg);
 
+/* Calls admitted and not finished, summed over the workers. */
+uint64_t engine_calls_active(const struct engine *e);
+
 /* Ask every worker to stop, join them, close everything. */
 void engine_stop(struct engine *e);
 
