@@ -131,6 +131,14 @@ struct leg *call_leg_find(struct worker *w, const struct sip_core *c)
 	return NULL;
 }
 
+void leg_invite_done(struct leg *l)
+{
+	l->inv = NULL;
+	free(l->invite);
+	l->invite = NULL;
+	l->invite_len = 0;
+}
+
 void leg_free(struct leg *l)
 {
 	free(l->call_id);
@@ -171,7 +179,7 @@ static void call_unref(struct call *call)
 void call_txn_released(struct leg *leg, struct rtxn *x)
 {
 	if (leg->inv == x)
-		leg->inv = NULL;
+		leg_invite_done(leg);
 	call_unref(leg->call);
 }
 
@@ -408,8 +416,17 @@ void call_reply_saved(struct rtxn *x, const char *req, size_t req_len, unsigned 
 static void reply_a(struct call *call, unsigned status, struct str reason,
 		    const struct sip_msg *body_of)
 {
+	if (!call->a_invite)
+		return;
 	call_reply_saved(call->a.inv, call->a_invite, call->a_invite_len, status, reason,
 			 cstr(call->a.local_tag), STR_NULL, body_of);
+	/* The transaction retransmits the final response itself; an
+	 * established call should not carry the caller's INVITE around. */
+	if (status >= 200) {
+		free(call->a_invite);
+		call->a_invite = NULL;
+		call->a_invite_len = 0;
+	}
 }
 
 void leg_cancel(struct leg *l)
@@ -530,7 +547,7 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 	if (m->status >= 300) {
 		if (call->state == CALL_INVITING)
 			reply_a(call, m->status, m->reason, NULL);
-		b->inv = NULL;
+		leg_invite_done(b);
 		call_end(call, "B leg failed");
 		return;
 	}
@@ -538,7 +555,7 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 		leg_ack(b, c->cseq.num, STR_NULL, STR_NULL);
 		return;
 	}
-	b->inv = NULL;
+	leg_invite_done(b);
 	if (leg_confirm(b, m, c)) {
 		call_end(call, "out of memory");
 		return;
@@ -558,7 +575,7 @@ static void on_b_invite_timeout(struct rtxn *x, unsigned status)
 {
 	struct call *call = x->leg->call;
 
-	call->b.inv = NULL;
+	leg_invite_done(&call->b);
 	if (call->state == CALL_INVITING)
 		reply_a(call, status, status == 408 ? STR("Request Timeout")
 						    : STR("Service Unavailable"), NULL);

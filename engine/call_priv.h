@@ -65,6 +65,8 @@ void leg_link(struct worker *w, struct leg *l);
 void leg_unlink(struct worker *w, struct leg *l);
 void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback);
 void leg_free(struct leg *l);
+/* l's initial INVITE got its final response: nothing will CANCEL it now. */
+void leg_invite_done(struct leg *l);
 
 /* The Record-Route set as a Route value, reversed for a UAC (§12.1.2). */
 char *call_route_set(const struct sip_msg *m, bool reverse);

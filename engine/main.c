@@ -10,6 +10,7 @@
 
 #include "evlog.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #ifndef XFERD_VERSION
@@ -238,6 +239,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xferd: no -c FILE: running the embedded demo configuration "
 				"(SIP on %s, trunk numbers +14155550100 +14155550101)\n",
 			cfg->engine.listen.text);
+	metrics_heap_tune();
 	e.cfg = cfg;
 	r = serve(&e, &o, &configs);
 	config_list_free(&configs);

@@ -194,6 +194,21 @@ static void render_memory(struct out *o)
 #endif
 }
 
+int metrics_heap_tune(void)
+{
+#ifdef METRICS_JEMALLOC
+	bool on = true;
+	int r = mallctl("background_thread", NULL, NULL, &on, sizeof(on));
+
+	if (r)
+		log_warn("jemalloc background_thread: %s: freed memory is purged only "
+			 "when workers allocate", strerror(r));
+	return -r;
+#else
+	return 0;
+#endif
+}
+
 static const char *const live_kinds[] = { "calls", "transactions", "timers", "dialogs",
 					  "tcp_connections" };
 

@@ -45,6 +45,12 @@ void metrics_on_cqe(struct worker *w, void *ptr, struct io_uring_cqe *cqe);
  * ignored. Event log writes still in flight keep their memory until exit. */
 void metrics_worker_stop(struct worker *w);
 
+/* Before the workers start: have jemalloc purge freed pages from its own
+ * background thread. It purges only from inside malloc and free otherwise,
+ * and a quiet worker would keep the memory of ended calls and transactions
+ * resident. A no-op under other allocators. Returns 0 or -errno (logged). */
+int metrics_heap_tune(void);
+
 /* The exposition text of every family, the workers' counters summed (relaxed
  * loads, no lock; a sample may lag its neighbours by a few events, but
  * each histogram's +Inf bucket always equals its _count). Writes at most

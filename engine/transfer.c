@@ -81,7 +81,7 @@ static void on_c_answered(struct call *call, const struct sip_msg *m, const stru
 	struct xfer_req *xr = call->xr;
 	const struct sip_hdr *ct = sip_msg_hdr_first(m, SIP_HDR_CONTENT_TYPE);
 
-	call->c.inv = NULL;
+	leg_invite_done(&call->c);
 	if (leg_confirm(&call->c, m, c)) {
 		xfer_on_target_failed(&call->xfer, 503, "Service Unavailable");
 		return;
@@ -134,7 +134,7 @@ static void on_c_invite_response(struct rtxn *x, const struct sip_msg *m,
 		return;
 	}
 	if (m->status >= 300) {
-		l->inv = NULL;
+		leg_invite_done(l);
 		xfer_on_target_failed(&call->xfer, m->status, reason);
 		call_maybe_end(call, "target failed");
 		return;
@@ -158,7 +158,7 @@ static void on_c_invite_timeout(struct rtxn *x, unsigned status)
 		call_maybe_end(call, "an earlier target timed out");
 		return;
 	}
-	call->c.inv = NULL;
+	leg_invite_done(&call->c);
 	/* Nothing at all from the target means it is unreachable (SPEC: 503). */
 	if (call->xfer.target_replied)
 		xfer_on_target_failed(&call->xfer, 408, "Request Timeout");

@@ -305,6 +305,7 @@ static void ict_accept(struct txn *t, const struct sip_msg *m,
 {
 	txn_stop_timers(t);
 	txn_set_state(t, TXN_ACCEPTED);
+	txn_keep(t, NULL, 0); /* never resent: the TU ACKs each 2xx itself */
 	txn_arm(t, &t->timeout, txn_64t1(t)); /* Timer M */
 	t->ops->on_response(t, m, c);
 }
@@ -384,6 +385,7 @@ static void nict_on_response(struct txn *t, const struct sip_msg *m,
 	}
 	txn_stop_timers(t);
 	txn_set_state(t, TXN_COMPLETED);
+	txn_keep(t, NULL, 0); /* Completed only absorbs responses */
 	t->ops->on_response(t, m, c);
 	txn_linger(t, t->reliable ? 0 : t->timers->t4); /* Timer K */
 }
@@ -424,9 +426,11 @@ static void ist_on_ack(struct txn *t)
 		txn_set_state(t, TXN_CONFIRMED);
 		txn_linger(t, t->reliable ? 0 : t->timers->t4); /* Timer I */
 	} else if (t->state == TXN_ACCEPTED) {
-		/* Stay until L to absorb retransmitted INVITEs. */
+		/* Stay until L to absorb retransmitted INVITEs; the 2xx is
+		 * never sent again, so its copy goes. */
 		t->got_ack = true;
 		wheel_timer_cancel(&t->retx);
+		txn_keep(t, NULL, 0);
 	}
 }
 

@@ -454,6 +454,7 @@ Test(invite_client, calling_to_accepted_on_2xx)
 	check_state(TXN_ACCEPTED);
 	check_log("send INVITE@0, Calling>Accepted@300, resp 200@300");
 	cr_assert_eq(wheel_count(&wheel), 1); /* M only: the TU sends the ACK */
+	cr_assert_null(txn.msg, "Accepted never resends: the request's copy goes");
 	end_alive();
 }
 
@@ -844,6 +845,7 @@ Test(noninvite_client, completed_absorbs_retransmitted_finals)
 	deliver(500);
 	deliver(100);
 	check_log("send NOTIFY@0, Trying>Completed@0, resp 200@0");
+	cr_assert_null(txn.msg, "Completed never resends: the request's copy goes");
 	end_alive();
 }
 
@@ -1067,10 +1069,12 @@ Test(invite_server, accepted_absorbs_retransmitted_invite)
 	respond(200);
 	clock_to(100);
 	txn_server_on_request(&txn); /* RFC 6026: no answer from the txn */
+	cr_assert_not_null(txn.msg, "the 2xx is resent until the ACK");
 	txn_server_on_ack(&txn);
 	txn_server_on_request(&txn);
 	txn_server_on_ack(&txn);
 	check_log("Proceeding>Accepted@0, send 200@0");
+	cr_assert_null(txn.msg, "after the ACK the 2xx is never sent again");
 	end_alive();
 }
 
