@@ -1,6 +1,7 @@
 #!/bin/bash
 # test_xferload.sh XFERLOAD XFERD: xferload's smoke test: 50 transfers, mix
-# success=80,busy=20, against a fresh xferd on free ports; checks the JSON summary.
+# success=80,busy=20, against a fresh xferd on free ports; then established
+# calls held through a load, --calls 0, --provisionals; checks the JSON summaries.
 set -u
 xferload=$1 xferd=$2
 pass=0 fail=0
@@ -73,6 +74,25 @@ check "bad --rate message" "$(head -1 "$tmp/err")" \
 check "bad --mix exit" $? 2
 "$xferload" --calls 5 --duration 1 >/dev/null 2>&1
 check "--calls with --duration exit" $? 2
+for opt in established established-rate settle provisionals; do
+	check "--help documents --$opt" "$(grep -c -- "^  --$opt " "$tmp/help")" 1
+done
+bad_value() { # option value message
+	"$xferload" "--$1" "$2" >/dev/null 2>"$tmp/err"
+	check "bad --$1 '$2' exit" $? 2
+	check "bad --$1 '$2' message" "$(head -1 "$tmp/err")" "xferload: --$1 '$2': $3"
+}
+bad_value established x "expected an integer from 0 to 999999"
+bad_value established 1000000 "expected an integer from 0 to 999999"
+bad_value established 995000 \
+	"expected at most 990000 with --concurrent 10000 (1000000 call slots in all)"
+bad_value established-rate 0 "expected a number of calls per second, > 0 and <= 1000000"
+bad_value established-rate 5x "expected a number of calls per second, > 0 and <= 1000000"
+bad_value settle -1 "expected seconds from 0 to 86400"
+bad_value settle 1s "expected seconds from 0 to 86400"
+bad_value provisionals 0 "expected an integer from 1 to 100"
+bad_value provisionals 101 "expected an integer from 1 to 100"
+bad_value calls 0 "expected an integer >= 1 (0 only with --established)"
 
 "$xferd" -c "$tmp/xferd.ini" 2>"$tmp/xferd.log" &
 xpid=$!
@@ -100,10 +120,68 @@ check "transfers" "$(j .calls.transfers)" 40
 check "INVITE->200 samples" "$(j .latency_us.invite_200.count)" 50
 check "REFER->NOTIFY 200 samples" "$(j .latency_us.refer_notify_200.count)" 40
 check "percentiles ordered" "$(j '.latency_us.refer_202 | (.p50 <= .p90 and .p90 <= .p99 and .p99 <= .p99_9 and .p99_9 <= .max)')" true
+
+# 20 established calls held up through 10 transfers: counted apart, hung up
+# at the end; the platform's memory and CPU by phase. --concurrent 4 limits
+# the load's calls only: 20 idle calls do not stop them starting.
+load() { # json, options...
+	local out=$1
+	shift
+	timeout 60 "$xferload" --target "127.0.0.1:$port" --endpoint "127.0.0.1:$ep" \
+		--gateway "127.0.0.1:$gw" --number +14155550100 \
+		--refer-to-domain acme.zt.example.net --refer-number +14155551234 \
+		--hold 50 --refer-after 20 --call-timeout 20 --json "$tmp/$out" --quiet "$@"
+}
+load est.json --established 20 --established-rate 500 --calls 10 --rate 100 --concurrent 4 \
+	--pid "$xpid"
+check "established: exit" $? 0
+j() { jq -r "$1" "$tmp/est.json" 2>/dev/null; }
+check "established: asked" "$(j .established.asked)" 20
+check "established: up" "$(j .established.up)" 20
+check "established: failed" "$(j .established.failed)" 0
+check "established: dropped" "$(j .established.dropped)" 0
+check "established: hung up" "$(j .established.hung_up)" 20
+check "established: teardown failed" "$(j .established.teardown_failed)" 0
+check "established: no reasons" "$(j '.established.reasons | length')" 0
+check "established: setup_s > 0" "$(j '.established.setup_s > 0')" true
+check "established: load calls ok" "$(j .calls.ok)" 10
+check "established: load calls only counted" "$(j .calls.started)" 10
+check "established: transfers" "$(j .calls.transfers)" 10
+check "established: not in the latencies" "$(j .latency_us.invite_200.count)" 10
+check "established: rss fields > 0" "$(j '.platform |
+	[.rss_kb_start, .rss_kb_loaded, .rss_kb_end] | all(. > 0)')" true
+check "established: cpu_us_establish > 0" "$(j '.platform.cpu_us_establish > 0')" true
+check "established: cpu_us_load > 0" "$(j '.platform.cpu_us_load > 0')" true
+check "established: load_s > 0" "$(j '.platform.load_s > 0')" true
+check "established: platform pid" "$(j .platform.pid)" "$xpid"
+check "established: old cpu fields kept" "$(j '.cpu | has("peer_us_per_call")')" true
+
+# --calls 0: established calls only, after --settle.
+load noload.json --established 5 --calls 0 --settle 0.3
+check "--calls 0: exit" $? 0
+j() { jq -r "$1" "$tmp/noload.json" 2>/dev/null; }
+check "--calls 0: up" "$(j .established.up)" 5
+check "--calls 0: hung up" "$(j .established.hung_up)" 5
+check "--calls 0: no load call" "$(j .calls.started)" 0
+check "--calls 0: settled" "$(j '.total_s >= 0.3')" true
+
+# --provisionals 3: 180, 183, 183 over --ring: NOTIFY 100, 3 x 18x, 200.
+load prov.json --provisionals 3 --calls 5 --rate 100 --ring 30
+check "--provisionals: exit" $? 0
+j() { jq -r "$1" "$tmp/prov.json" 2>/dev/null; }
+check "--provisionals: ok" "$(j .calls.ok)" 5
+check "--provisionals: notifies" "$(j .notifies)" $((5 * (3 + 2)))
+check "--provisionals: NOTIFY 180" "$(j '.notify_sipfrags["180"]')" 5
+check "--provisionals: NOTIFY 183" "$(j '.notify_sipfrags["183"]')" 10
+check "--provisionals: NOTIFY 200" "$(j '.notify_sipfrags["200"]')" 5
+check "--provisionals: notifies_per_s > 0" "$(j '.notifies_per_s > 0')" true
+
 check "xferd still running" "$(kill -0 "$xpid" 2>/dev/null && echo yes)" yes
 
 if [ "$fail" -ne 0 ]; then
-	echo "--- xferload summary"; cat "$tmp/out.json" 2>/dev/null
+	for f in out est noload prov; do
+		echo "--- xferload summary $f"; cat "$tmp/$f.json" 2>/dev/null
+	done
 	echo "--- xferd log"; tail -20 "$tmp/xferd.log"
 fi
 echo "xferload: $pass passed, $fail failed"

@@ -41,7 +41,20 @@ enum held_kind {
 };
 
 /* What a leg's action timer does when it fires. */
-enum act { ACT_NONE, ACT_REFER, ACT_BYE, ACT_ANSWER };
+enum act { ACT_NONE, ACT_REFER, ACT_BYE, ACT_ANSWER, ACT_PROVISIONAL };
+
+/* An established call (--established) is one without a transfer: set up,
+ * left idle through the load, hung up by its caller at the end. */
+enum est_state {
+	EST_NONE,   /* a call of the load */
+	EST_SETUP,  /* INVITE sent; up when both the caller and the endpoint ACKed */
+	EST_UP,     /* idle: no timer armed, nothing held */
+	EST_HANGUP, /* our BYE sent; 64*T1 for the 200s */
+};
+
+/* The platform's CSeqs seen on a leg, for the retransmission check: 128
+ * covers the INVITE, the NOTIFYs of 100 provisionals, a BYE and re-INVITEs. */
+#define RSEEN_BITS 128
 
 static const uint8_t ended_state[XL__ROLES] = { CA_ENDED, EP_ENDED, TG_ENDED };
 
@@ -83,7 +96,7 @@ struct xl_leg {
 	uint32_t cseq;             /* of our last request */
 	uint32_t held_cseq;        /* of the held request, or of the INVITE answered */
 	uint32_t rbase;            /* first CSeq the platform used on this leg */
-	uint64_t rseen;            /* bit i: CSeq rbase + i seen (retransmission check) */
+	uint64_t rseen[RSEEN_BITS / 64]; /* bit i: CSeq rbase + i seen (retransmission check) */
 	bool rbase_set;
 	struct str call_id, from, to, ruri, routes; /* dialog, as our requests write it */
 	union xl_sa dest;          /* where our requests go */
@@ -106,8 +119,18 @@ struct xl_call {
 	bool n100, reinvited, target_invited, target_acked, target_cancelled;
 	bool caller_got_bye, wrong_number, early_bye_pending;
 	uint16_t refer_code, final_status, notifies;
+	uint8_t est;               /* enum est_state */
+	bool est_dropped;          /* the platform hung up the idle call */
+	uint8_t prov_sent;         /* target: distinct provisional responses sent */
+	uint16_t prov_repeats;     /* target: a provisional sent again (INVITE retransmitted) */
+	/* NOTIFYs 18x received, and the CSeqs that order the subscription: the
+	 * platform numbers its NOTIFYs as it sends them, whatever the network's
+	 * order of arrival. */
+	uint16_t n18x, first18x;   /* first18x: the status of the lowest CSeq's 18x */
+	uint32_t cseq_100, cseq_18x_min, cseq_18x_max, cseq_final;
 	uint32_t refer_cseq;
 	uint64_t t0_us, refer_us;
+	uint64_t ring_ms0;         /* target: when it sent 180 */
 	struct xl_leg leg[XL__ROLES];
 	struct wheel_timer deadline;
 	uint16_t arena_n;
@@ -127,7 +150,10 @@ struct xl_calls {
 	struct xl *xl;
 	struct xl_call *calls;
 	struct xl_call *free;
-	unsigned active;
+	uint32_t nslots;                /* --established + --concurrent */
+	unsigned active;                /* the load's calls live */
+	unsigned est_active, est_pending; /* established calls live; of them not up yet */
+	uint32_t hang_cursor;           /* teardown: the next slot to look at */
 	int64_t wrr[XL__SCENARIOS];
 	uint64_t rng;
 	/* Fixed text, written once. */
@@ -197,7 +223,7 @@ static struct xl_call *call_by_id(struct xl_calls *cs, struct str s, unsigned ro
 		else
 			gen = gen << 4 | (uint32_t)v;
 	}
-	if (slot >= cs->xl->o.concurrent)
+	if (slot >= cs->nslots)
 		return NULL;
 	call = &cs->calls[slot];
 	return call->live && call->gen == gen ? call : NULL;
@@ -227,7 +253,7 @@ static struct xl_call *call_by_user(struct xl_calls *cs, struct str user)
 		else
 			g = g * 10 + (uint32_t)(user.p[i] - '0');
 	}
-	if (slot >= cs->xl->o.concurrent)
+	if (slot >= cs->nslots)
 		return NULL;
 	call = &cs->calls[slot];
 	return call->live && call->gen % 1000 == g ? call : NULL;
@@ -257,37 +283,45 @@ static void leg_set_state(struct xl_calls *cs, struct xl_leg *l, unsigned to)
 	cs->xl->st.transitions[l->role][to]++;
 }
 
-static uint8_t reason_intern(struct xl_stats *st, const char *text, struct str call_id)
+/* tab: the load's reasons or the established calls'; *n of them in use. */
+static uint8_t reason_intern(struct xl_reason *tab, unsigned *n, const char *text,
+			     struct str call_id)
 {
-	for (unsigned i = 0; i < st->nreasons; i++)
-		if (!strcmp(st->reasons[i].text, text))
+	for (unsigned i = 0; i < *n; i++)
+		if (!strcmp(tab[i].text, text))
 			return (uint8_t)(i + 1);
-	if (st->nreasons == XL_REASONS_MAX - 1) { /* the last slot gathers the rest */
-		snprintf(st->reasons[st->nreasons].text, sizeof(st->reasons[0].text), "other reasons");
-		st->nreasons++;
+	if (*n == XL_REASONS_MAX - 1) { /* the last slot gathers the rest */
+		snprintf(tab[*n].text, sizeof(tab[0].text), "other reasons");
+		(*n)++;
 	}
-	if (st->nreasons == XL_REASONS_MAX)
+	if (*n == XL_REASONS_MAX)
 		return XL_REASONS_MAX;
-	snprintf(st->reasons[st->nreasons].text, sizeof(st->reasons[0].text), "%s", text);
-	snprintf(st->reasons[st->nreasons].call_id, sizeof(st->reasons[0].call_id), "%.*s",
-		 STR_FMT(call_id));
-	return (uint8_t)++st->nreasons;
+	snprintf(tab[*n].text, sizeof(tab[0].text), "%s", text);
+	snprintf(tab[*n].call_id, sizeof(tab[0].call_id), "%.*s", STR_FMT(call_id));
+	return (uint8_t)++(*n);
 }
 
 /* The first failure of a call is its reason; later ones follow from it. */
 __attribute__((format(printf, 2, 3))) static void call_fail(struct xl_call *call, const char *fmt, ...)
 {
 	char text[96];
+	struct xl_stats *st = &call->cs->xl->st;
 	va_list ap;
 	int n;
 
 	if (call->reason)
 		return;
-	n = snprintf(text, sizeof(text), "%s: ", xl_scenario_name(call->scen));
+	n = snprintf(text, sizeof(text), "%s: ",
+		     call->est ? "established" : xl_scenario_name(call->scen));
 	va_start(ap, fmt);
 	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
 	va_end(ap);
-	call->reason = reason_intern(&call->cs->xl->st, text, call->leg[XL_CALLER].call_id);
+	if (call->est)
+		call->reason = reason_intern(st->est.reasons, &st->est.nreasons, text,
+					     call->leg[XL_CALLER].call_id);
+	else
+		call->reason = reason_intern(st->reasons, &st->nreasons, text,
+					     call->leg[XL_CALLER].call_id);
 }
 
 /* Copy the concatenation of parts into the call's arena. Folding and any
@@ -546,6 +580,7 @@ static struct str reason_of(unsigned code)
 {
 	switch (code) {
 	case 180: return STR("Ringing");
+	case 183: return STR("Session Progress");
 	case 200: return STR("OK");
 	case 404: return STR("Not Found");
 	case 405: return STR("Method Not Allowed");
@@ -593,10 +628,15 @@ static void leg_send_bye(struct xl_calls *cs, struct xl_leg *l)
 	leg_set_state(cs, l, l->role == XL_CALLER ? CA_BYE_SENT : EP_BYE_SENT);
 }
 
-static void leg_act(struct xl_calls *cs, struct xl_leg *l, enum act a, uint32_t after_ms)
+static void leg_act_at(struct xl_calls *cs, struct xl_leg *l, enum act a, uint64_t at_ms)
 {
 	l->act = (uint8_t)a;
-	wheel_timer_start(&cs->xl->wheel, &l->act_timer, now_ms(cs) + after_ms);
+	wheel_timer_start(&cs->xl->wheel, &l->act_timer, at_ms);
+}
+
+static void leg_act(struct xl_calls *cs, struct xl_leg *l, enum act a, uint32_t after_ms)
+{
+	leg_act_at(cs, l, a, now_ms(cs) + after_ms);
 }
 
 static void leg_act_cancel(struct xl_leg *l)
@@ -661,6 +701,29 @@ static bool final_failed(unsigned s)
 	return s >= 300 && s < 700;
 }
 
+/* The subscription's NOTIFYs: 100, the 18x (the first 180), the final, in
+ * the order of their CSeqs. Success and busy targets sent --provisionals
+ * distinct 18x, plus repeats for retransmitted INVITEs the platform may
+ * NOTIFY again; --loss may drop an 18x for good (they are not retransmitted). */
+static void call_judge_notifies(struct xl_call *call)
+{
+	const struct xl_opts *o = &call->cs->xl->o;
+	bool answered = call->scen == XL_SUCCESS || call->scen == XL_BUSY;
+
+	if (call->reason)
+		return;
+	if (call->n18x && call->n100 && call->cseq_18x_min < call->cseq_100)
+		call_fail(call, "NOTIFY %u before NOTIFY 100 (by CSeq)", call->first18x);
+	else if (call->n18x && call->final_status && call->cseq_18x_max > call->cseq_final)
+		call_fail(call, "NOTIFY 18x after the final NOTIFY (by CSeq)");
+	else if (call->n18x && call->first18x != 180 && !o->loss_ppm)
+		call_fail(call, "first provisional NOTIFY %u, expected 180", call->first18x);
+	else if (answered && !o->loss_ppm &&
+		 (call->n18x < o->provisionals || call->n18x > o->provisionals + call->prov_repeats))
+		call_fail(call, "%u NOTIFYs 18x, expected %u (--provisionals)", call->n18x,
+			  o->provisionals);
+}
+
 /* Did the call go as its scenario says? Sets the reason if not. */
 static void call_judge(struct xl_call *call)
 {
@@ -719,21 +782,81 @@ static void call_judge(struct xl_call *call)
 	}
 	if (!call->reason && call->wrong_number)
 		call_fail(call, "target INVITE not for --refer-number");
+	if (call->scen == XL_SUCCESS || call->scen == XL_BUSY || call->scen == XL_NOANSWER)
+		call_judge_notifies(call);
+}
+
+/* An established call is done when it ends: how it ended is its verdict. */
+static void est_finish(struct xl_calls *cs, struct xl_call *call)
+{
+	struct xl_est_stats *est = &cs->xl->st.est;
+
+	switch (call->est) {
+	case EST_SETUP:
+		if (!call->reason)
+			call_fail(call, "ended before it was up");
+		est->failed++;
+		cs->est_pending--;
+		est->setup_end_us = cs->xl->now_us;
+		break;
+	case EST_UP: /* the platform hung up both legs, or xferload was interrupted */
+		if (!call->reason)
+			call_fail(call, "ended while idle");
+		if (call->est_dropped)
+			est->dropped++;
+		else
+			est->teardown_failed++;
+		break;
+	default:
+		if (call->est_dropped)
+			est->dropped++;
+		else if (call->reason)
+			est->teardown_failed++;
+		else
+			est->hung_up++;
+		est->teardown_end_us = cs->xl->now_us;
+		break;
+	}
+	if (call->reason)
+		est->reasons[call->reason - 1].count++;
+	cs->est_active--;
+}
+
+/* Up: the caller has ACKed its 200 and the endpoint has the ACK of its own.
+ * From here the call holds no timer: 100000 idle calls cost the wheel nothing. */
+static void est_check_up(struct xl_calls *cs, struct xl_call *call)
+{
+	struct xl_est_stats *est = &cs->xl->st.est;
+
+	if (call->est != EST_SETUP || call->reason || call->leg[XL_CALLER].state != CA_UP ||
+	    call->leg[XL_ENDPOINT].state != EP_UP || call->leg[XL_ENDPOINT].held)
+		return;
+	call->est = EST_UP;
+	est->up++;
+	est->setup_end_us = cs->xl->now_us;
+	xl_hist_add(&est->invite_200, cs->xl->now_us - call->t0_us);
+	cs->est_pending--;
+	wheel_timer_cancel(&call->deadline);
 }
 
 static void call_finish(struct xl_calls *cs, struct xl_call *call)
 {
 	struct xl_stats *st = &cs->xl->st;
 
-	call_judge(call);
-	st->finished++;
-	if (call->reason) {
-		st->failed++;
-		st->scen_failed[call->scen]++;
-		st->reasons[call->reason - 1].count++;
+	if (call->est) {
+		est_finish(cs, call);
 	} else {
-		st->ok++;
-		st->scen_ok[call->scen]++;
+		call_judge(call);
+		st->finished++;
+		if (call->reason) {
+			st->failed++;
+			st->scen_failed[call->scen]++;
+			st->reasons[call->reason - 1].count++;
+		} else {
+			st->ok++;
+			st->scen_ok[call->scen]++;
+		}
+		cs->active--;
 	}
 	wheel_timer_cancel(&call->deadline);
 	for (unsigned r = 0; r < XL__ROLES; r++) {
@@ -748,7 +871,6 @@ static void call_finish(struct xl_calls *cs, struct xl_call *call)
 	call->live = false;
 	call->next_free = cs->free;
 	cs->free = call;
-	cs->active--;
 }
 
 /* A call is over when every leg is idle or ended, nothing waits for an
@@ -758,6 +880,7 @@ static void call_check_done(struct xl_calls *cs, struct xl_call *call)
 {
 	if (!call->live)
 		return;
+	est_check_up(cs, call);
 	if (notifies_expected(call) && (!call->n100 || !call->final_status))
 		return;
 	for (unsigned r = 0; r < XL__ROLES; r++) {
@@ -769,7 +892,7 @@ static void call_check_done(struct xl_calls *cs, struct xl_call *call)
 	call_finish(cs, call);
 }
 
-static void tg_answer_saved(struct xl_calls *cs, struct xl_call *call, unsigned code);
+static void tg_reply_saved(struct xl_calls *cs, struct xl_call *call, unsigned code);
 
 /* After a failure: hang up whatever we hold up, so the platform's call ends. */
 static void call_teardown(struct xl_calls *cs, struct xl_call *call)
@@ -788,7 +911,7 @@ static void call_teardown(struct xl_calls *cs, struct xl_call *call)
 		leg_send_bye(cs, e);
 	}
 	if (t->state == TG_RINGING && t->saved)
-		tg_answer_saved(cs, call, 486);
+		tg_reply_saved(cs, call, 486);
 }
 
 /* ---- timers ---- */
@@ -849,6 +972,7 @@ static void on_rtx(struct wheel_timer *tm)
 }
 
 static void ep_send_refer(struct xl_calls *cs, struct xl_call *call);
+static void tg_ring_next(struct xl_calls *cs, struct xl_call *call);
 
 static void on_act(struct wheel_timer *tm)
 {
@@ -865,7 +989,12 @@ static void on_act(struct wheel_timer *tm)
 	else if (a == ACT_BYE && l->state == (l->role == XL_CALLER ? CA_UP : EP_UP))
 		leg_send_bye(cs, l);
 	else if (a == ACT_ANSWER && l->state == TG_RINGING)
-		tg_answer_saved(cs, call, call->scen == XL_SUCCESS ? 200 : 486);
+		tg_reply_saved(cs, call, call->scen == XL_SUCCESS ? 200 : 486);
+	else if (a == ACT_PROVISIONAL && l->state == TG_RINGING) {
+		tg_reply_saved(cs, call, 183);
+		call->prov_sent++;
+		tg_ring_next(cs, call);
+	}
 	call_check_done(cs, call);
 }
 
@@ -874,6 +1003,11 @@ static void on_deadline(struct wheel_timer *tm)
 	struct xl_call *call = container_of(tm, struct xl_call, deadline);
 	struct xl_calls *cs = call->cs;
 
+	if (call->est == EST_HANGUP) { /* 64*T1 after our BYE: give up on it */
+		call_fail(call, "teardown: timeout waiting for %s", waiting_for(call));
+		call_finish(cs, call);
+		return;
+	}
 	if (call->deadline_hit) { /* teardown got no answers either: let it go */
 		call_finish(cs, call);
 		return;
@@ -939,7 +1073,8 @@ static void caller_on_response(struct xl_calls *cs, struct xl_call *call, const 
 		call_fail(call, "INVITE %u", st);
 		return;
 	}
-	xl_hist_add(&cs->xl->st.lat[XL_LAT_INVITE_200], cs->xl->now_us - call->t0_us);
+	if (!call->est)
+		xl_hist_add(&cs->xl->st.lat[XL_LAT_INVITE_200], cs->xl->now_us - call->t0_us);
 	l->to = arena_copy(call, sip_msg_hdr_first(m, SIP_HDR_TO)->value);
 	leg_set_target(l, m, true, true);
 	caller_send_ack(cs, l, rx, true);
@@ -977,8 +1112,9 @@ static void caller_on_request(struct xl_calls *cs, struct xl_call *call, const s
 		if (l->held_kind != HELD_RESPONSE || rx->c->cseq.num != l->held_cseq)
 			return;
 		leg_release(cs, l);
-		/* Talking to the target now: hang up after --hold. */
-		if (l->state == CA_UP && call->reinvited && !call->reason)
+		/* Talking to the target now: hang up after --hold. An established
+		 * call re-INVITEd (a refresh) stays up until the teardown. */
+		if (l->state == CA_UP && call->reinvited && !call->reason && !call->est)
 			leg_act(cs, l, ACT_BYE, cs->xl->o.hold_ms);
 		break;
 	case SIP_METHOD_BYE:
@@ -994,6 +1130,10 @@ static void caller_on_request(struct xl_calls *cs, struct xl_call *call, const s
 			leg_release(cs, l);
 		leg_act_cancel(l);
 		call->caller_got_bye = true;
+		if (call->est == EST_UP) {
+			call->est_dropped = true;
+			call_fail(call, "BYE from the platform to the idle caller");
+		}
 		if (l->state == CA_UP || l->state == CA_BYE_SENT)
 			leg_set_state(cs, l, CA_ENDED);
 		break;
@@ -1100,6 +1240,7 @@ static void ep_on_notify(struct xl_calls *cs, struct xl_call *call, const struct
 	struct sip_substate sub;
 	struct sipfrag f;
 	bool terminated = false;
+	uint32_t cseq = rx->c->cseq.num;
 
 	reply(cs, rx, 200, &call->leg[XL_ENDPOINT], false, false);
 	call->notifies++;
@@ -1107,13 +1248,25 @@ static void ep_on_notify(struct xl_calls *cs, struct xl_call *call, const struct
 		f.status = 0;
 	if (ss && sip_substate_read(ss->value, &sub, NULL) == 0)
 		terminated = str_caseeq(sub.state, STR("terminated"));
+	xl->st.notifies++;
+	xl->st.notify_status[f.status < XL_CODES ? f.status : 0]++;
 	if (f.status == 100 && !call->n100) {
 		call->n100 = true;
+		call->cseq_100 = cseq;
 		xl_hist_add(&xl->st.lat[XL_LAT_NOTIFY_100], xl->now_us - call->refer_us);
+	}
+	if (f.status > 100 && f.status < 200 && !terminated) {
+		if (!call->n18x++ || cseq < call->cseq_18x_min) {
+			call->cseq_18x_min = cseq;
+			call->first18x = f.status;
+		}
+		if (cseq > call->cseq_18x_max)
+			call->cseq_18x_max = cseq;
 	}
 	if ((f.status < 200 && !terminated) || call->final_status)
 		return;
 	call->final_status = f.status ? f.status : 1;
+	call->cseq_final = cseq;
 	if (f.status < XL_CODES)
 		xl->st.notify_finals[f.status]++;
 	if (f.status == 200) {
@@ -1163,7 +1316,7 @@ static void ep_on_request(struct xl_calls *cs, struct xl_call *call, const struc
 		if (l->state != EP_ANSWERED)
 			return;
 		leg_set_state(cs, l, EP_UP);
-		if (call->refer_state == RF_NONE && !call->reason) {
+		if (call->refer_state == RF_NONE && !call->reason && !call->est) {
 			call->refer_state = RF_WAIT;
 			leg_act(cs, l, ACT_REFER, cs->xl->o.refer_after_ms);
 		}
@@ -1176,6 +1329,10 @@ static void ep_on_request(struct xl_calls *cs, struct xl_call *call, const struc
 		if (l->held_kind == HELD_RESPONSE)
 			leg_release(cs, l);
 		leg_act_cancel(l);
+		if (call->est == EST_UP) {
+			call->est_dropped = true;
+			call_fail(call, "BYE from the platform to the idle endpoint");
+		}
 		if (l->state != EP_IDLE && l->state != EP_ENDED)
 			leg_set_state(cs, l, EP_ENDED);
 		break;
@@ -1201,25 +1358,46 @@ static void tg_answer(struct xl_calls *cs, struct xl_call *call, const struct rx
 	leg_set_state(cs, l, code == 200 ? TG_ANSWERED : TG_REFUSED);
 }
 
-/* Answer the INVITE kept in l->saved: after --ring, or 487 after CANCEL. */
-static void tg_answer_saved(struct xl_calls *cs, struct xl_call *call, unsigned code)
+/* Respond to the INVITE kept in l->saved: a provisional (it stays kept),
+ * or the final one after --ring, or 487 after CANCEL. */
+static void tg_reply_saved(struct xl_calls *cs, struct xl_call *call, unsigned code)
 {
 	struct xl_leg *l = &call->leg[XL_TARGET];
 	struct xl_out *s = l->saved;
 	struct sip_core c;
 	struct rx rx = { .sock = XL_TARGET, .m = &cs->saved_msg, .c = &c };
+	bool ok;
 
 	if (!s)
 		return;
+	ok = sip_msg_parse(&cs->saved_msg, s->data, s->len) == 0 &&
+	     sip_core_read(&cs->saved_msg, &c) == 0;
+	rx.dest = s->to;
+	rx.dest_len = s->tolen;
+	if (code < 200) {
+		if (ok)
+			reply(cs, &rx, code, l, false, false);
+		return;
+	}
 	l->saved = NULL;
 	leg_act_cancel(l);
-	if (sip_msg_parse(&cs->saved_msg, s->data, s->len) == 0 &&
-	    sip_core_read(&cs->saved_msg, &c) == 0) {
-		rx.dest = s->to;
-		rx.dest_len = s->tolen;
+	if (ok)
 		tg_answer(cs, call, &rx, code);
-	}
 	xl_io_out_free(&cs->xl->io, s);
+}
+
+/* --provisionals: the i-th (from 0) at ring_ms0 + ring * i / K, the final
+ * at ring_ms0 + ring: evenly spread, the last gap before the final too. */
+static void tg_ring_next(struct xl_calls *cs, struct xl_call *call)
+{
+	const struct xl_opts *o = &cs->xl->o;
+	struct xl_leg *l = &call->leg[XL_TARGET];
+
+	if (call->prov_sent < o->provisionals)
+		leg_act_at(cs, l, ACT_PROVISIONAL,
+			   call->ring_ms0 + (uint64_t)o->ring_ms * call->prov_sent / o->provisionals);
+	else if (call->scen == XL_SUCCESS || call->scen == XL_BUSY)
+		leg_act_at(cs, l, ACT_ANSWER, call->ring_ms0 + o->ring_ms);
 }
 
 static void tg_save(struct xl_calls *cs, struct xl_leg *l, const struct rx *rx)
@@ -1262,26 +1440,26 @@ static void tg_on_invite(struct xl_calls *cs, struct xl_call *call, const struct
 		return;
 	}
 	reply(cs, rx, 180, l, false, false);
+	call->prov_sent = 1;
+	call->ring_ms0 = now_ms(cs);
 	leg_set_state(cs, l, TG_RINGING);
-	switch (call->scen) {
-	case XL_SUCCESS:
-	case XL_BUSY:
-		if (!cs->xl->o.ring_ms) {
-			tg_answer(cs, call, rx, call->scen == XL_SUCCESS ? 200 : 486);
-			break;
-		}
-		tg_save(cs, l, rx);
-		leg_act(cs, l, ACT_ANSWER, cs->xl->o.ring_ms);
-		break;
-	case XL_EARLYBYE:
+	if (call->scen == XL_EARLYBYE) {
 		call->early_bye_pending = true;
 		tg_save(cs, l, rx);
 		ep_maybe_early_bye(cs, call);
-		break;
-	default: /* noanswer: ring until CANCEL */
-		tg_save(cs, l, rx);
-		break;
+		return;
 	}
+	if (!cs->xl->o.ring_ms) { /* back to back, in this loop iteration's one submit */
+		for (; call->prov_sent < cs->xl->o.provisionals; call->prov_sent++)
+			reply(cs, rx, 183, l, false, false);
+		if (call->scen != XL_NOANSWER) {
+			tg_answer(cs, call, rx, call->scen == XL_SUCCESS ? 200 : 486);
+			return;
+		}
+	}
+	/* success and busy answer after --ring; noanswer rings until CANCEL. */
+	tg_save(cs, l, rx);
+	tg_ring_next(cs, call);
 }
 
 static void tg_on_request(struct xl_calls *cs, struct xl_call *call, const struct rx *rx)
@@ -1308,7 +1486,7 @@ static void tg_on_request(struct xl_calls *cs, struct xl_call *call, const struc
 		reply(cs, rx, 200, l, false, false);
 		call->target_cancelled = true;
 		if (l->state == TG_RINGING)
-			tg_answer_saved(cs, call, 487);
+			tg_reply_saved(cs, call, 487);
 		break;
 	case SIP_METHOD_BYE:
 		reply(cs, rx, 200, l, false, false);
@@ -1343,10 +1521,10 @@ static bool absorbed(struct xl_calls *cs, struct xl_call *call, const struct rx 
 		l->rbase = n;
 	}
 	d = n - l->rbase;
-	if (n < l->rbase || d >= 64)
+	if (n < l->rbase || d >= RSEEN_BITS)
 		return false;
-	if (!(l->rseen & (1ull << d))) {
-		l->rseen |= 1ull << d;
+	if (!(l->rseen[d / 64] & (1ull << (d % 64)))) {
+		l->rseen[d / 64] |= 1ull << (d % 64);
 		return false;
 	}
 	cs->xl->st.rtx_in++;
@@ -1359,7 +1537,9 @@ static bool absorbed(struct xl_calls *cs, struct xl_call *call, const struct rx 
 				out_queue(cs, o);
 			}
 		} else if (l->role == XL_TARGET && l->state == TG_RINGING) {
-			reply(cs, rx, 180, l, false, false);
+			/* §13.3.1.1: the latest provisional again. */
+			reply(cs, rx, call->prov_sent > 1 ? 183 : 180, l, false, false);
+			call->prov_repeats++;
 		}
 		return true;
 	}
@@ -1512,9 +1692,11 @@ static enum xl_scenario pick_scenario(struct xl_calls *cs)
 	return (enum xl_scenario)best;
 }
 
-bool xl_calls_start(struct xl *xl)
+/* Take a free slot for a call of the load (est EST_NONE) or an established
+ * one, and send its caller's INVITE. NULL when no slot is free. */
+static struct xl_call *call_start(struct xl_calls *cs, enum est_state est)
 {
-	struct xl_calls *cs = xl->calls;
+	struct xl *xl = cs->xl;
 	struct xl_call *call = cs->free;
 	struct xl_leg *a;
 	char num[32];
@@ -1523,19 +1705,25 @@ bool xl_calls_start(struct xl *xl)
 	int n;
 
 	if (!call)
-		return false;
+		return NULL;
 	cs->free = call->next_free;
-	cs->active++;
 	call->gen++;
 	call->live = true;
 	call->deadline_hit = false;
-	call->scen = (uint8_t)pick_scenario(cs);
+	call->est = (uint8_t)est;
+	call->est_dropped = false;
+	/* An established call never REFERs: no scenario, so the mix's round
+	 * robin is the load's alone. */
+	call->scen = est ? XL_SUCCESS : (uint8_t)pick_scenario(cs);
 	call->refer_state = RF_NONE;
 	call->reason = 0;
 	call->n100 = call->reinvited = call->target_invited = call->target_acked = false;
 	call->target_cancelled = call->caller_got_bye = call->wrong_number = false;
 	call->early_bye_pending = false;
 	call->refer_code = call->final_status = call->notifies = 0;
+	call->prov_sent = 0;
+	call->prov_repeats = call->n18x = call->first18x = 0;
+	call->cseq_100 = call->cseq_18x_min = call->cseq_18x_max = call->cseq_final = 0;
 	call->refer_cseq = 0;
 	call->t0_us = xl->now_us;
 	call->refer_us = 0;
@@ -1548,14 +1736,23 @@ bool xl_calls_start(struct xl *xl)
 		l->held_kind = HELD_NONE;
 		l->cseq = 0;
 		l->rbase_set = false;
-		l->rseen = 0;
+		memset(l->rseen, 0, sizeof(l->rseen));
 		l->call_id = l->from = l->to = l->ruri = l->routes = STR_NULL;
 		id_write(l->tag, r, call->slot, call->gen);
 	}
-	if (!xl->st.started++)
-		xl->st.first_start_us = xl->now_us;
-	xl->st.last_start_us = xl->now_us;
-	xl->st.scen_started[call->scen]++;
+	if (est) {
+		cs->est_active++;
+		cs->est_pending++;
+		if (!xl->st.est.started++)
+			xl->st.est.first_start_us = xl->now_us;
+	} else {
+		cs->active++;
+		if (!xl->st.started++)
+			xl->st.first_start_us = xl->now_us;
+		xl->st.last_start_us = xl->now_us;
+		xl->st.scen_started[call->scen]++;
+	}
+	/* For an established call, until it is up. */
 	wheel_timer_start(&xl->wheel, &call->deadline, xl->now_ms + xl->o.call_timeout_ms);
 
 	a = &call->leg[XL_CALLER];
@@ -1579,10 +1776,53 @@ bool xl_calls_start(struct xl *xl)
 			    HELD_INVITE, 'I', 1)) {
 		call_fail(call, "cannot build the INVITE");
 		call_finish(cs, call);
-		return true;
+		return call;
 	}
 	leg_set_state(cs, a, CA_INVITING);
-	return true;
+	return call;
+}
+
+bool xl_calls_start(struct xl *xl)
+{
+	struct xl_calls *cs = xl->calls;
+
+	/* The slots are --established + --concurrent: the established calls
+	 * that failed leave free slots --concurrent must not use. */
+	if (cs->active >= xl->o.concurrent)
+		return false;
+	return call_start(cs, EST_NONE) != NULL;
+}
+
+bool xl_calls_start_established(struct xl *xl)
+{
+	return call_start(xl->calls, EST_SETUP) != NULL;
+}
+
+bool xl_calls_hangup_next(struct xl *xl)
+{
+	struct xl_calls *cs = xl->calls;
+
+	while (cs->hang_cursor < cs->nslots) {
+		struct xl_call *call = &cs->calls[cs->hang_cursor++];
+		struct xl_leg *a = &call->leg[XL_CALLER], *e = &call->leg[XL_ENDPOINT];
+
+		if (!call->live || call->est != EST_UP)
+			continue;
+		call->est = EST_HANGUP;
+		if (!xl->st.est.bye_sent++)
+			xl->st.est.first_bye_us = xl->now_us;
+		/* Timer F gives up on the BYE at 64*T1; this catches an endpoint
+		 * the platform never sent its BYE to. */
+		wheel_timer_start(&xl->wheel, &call->deadline, xl->now_ms + 64ull * xl->o.t1_ms + 500);
+		/* The caller hangs up; half a call the platform dropped, the endpoint. */
+		if (a->state == CA_UP)
+			leg_send_bye(cs, a);
+		else if (e->state == EP_UP)
+			leg_send_bye(cs, e);
+		call_check_done(cs, call);
+		return true;
+	}
+	return false;
 }
 
 unsigned xl_calls_active(const struct xl *xl)
@@ -1590,11 +1830,21 @@ unsigned xl_calls_active(const struct xl *xl)
 	return xl->calls->active;
 }
 
+unsigned xl_calls_established_active(const struct xl *xl)
+{
+	return xl->calls->est_active;
+}
+
+unsigned xl_calls_established_pending(const struct xl *xl)
+{
+	return xl->calls->est_pending;
+}
+
 void xl_calls_abort(struct xl *xl)
 {
 	struct xl_calls *cs = xl->calls;
 
-	for (uint32_t i = 0; i < xl->o.concurrent; i++) {
+	for (uint32_t i = 0; i < cs->nslots; i++) {
 		struct xl_call *call = &cs->calls[i];
 
 		if (call->live) {
@@ -1624,14 +1874,17 @@ int xl_calls_init(struct xl *xl)
 
 	if (!cs)
 		return -ENOMEM;
-	cs->calls = calloc(o->concurrent, sizeof(*cs->calls));
+	/* One slot per call that can be live at once: --established of them
+	 * idle through the load, --concurrent for the load's calls. */
+	cs->nslots = o->established + o->concurrent;
+	cs->calls = calloc(cs->nslots, sizeof(*cs->calls));
 	if (!cs->calls) {
 		free(cs);
 		return -ENOMEM;
 	}
 	cs->xl = xl;
 	xl->calls = cs;
-	for (uint32_t i = o->concurrent; i-- > 0;) {
+	for (uint32_t i = cs->nslots; i-- > 0;) {
 		struct xl_call *call = &cs->calls[i];
 
 		call->cs = cs;

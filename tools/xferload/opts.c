@@ -56,7 +56,9 @@ void xl_usage(FILE *f)
 "                         (default 100)\n"
 "  --concurrent N         calls in flight at most; a start waits for a free\n"
 "                         slot (default 10000)\n"
-"  --calls N              stop after N calls (default 1000 without --duration)\n"
+"  --calls N              stop after N calls (default 1000 without --duration);\n"
+"                         0 (with --established only): no load, the\n"
+"                         established calls are set up, settle, hung up\n"
 "  --duration S           start calls for S seconds (decimals allowed), then\n"
 "                         wait for those in flight; excludes --calls\n"
 "  --mix SPEC             scenario weights, e.g.\n"
@@ -68,7 +70,8 @@ void xl_usage(FILE *f)
 "                                     --hold, hangs up; the target gets BYE\n"
 "                           busy      target answers 180, 486: final NOTIFY\n"
 "                                     486; the endpoint hangs up after --hold\n"
-"                           noanswer  target rings until the platform gives up\n"
+"                           noanswer  target rings (its --provisionals over\n"
+"                                     --ring) until the platform gives up\n"
 "                                     (xferd: transfer_timeout): CANCEL, final\n"
 "                                     NOTIFY 408; the endpoint hangs up\n"
 "                           earlybye  the endpoint sends BYE as soon as the\n"
@@ -76,6 +79,32 @@ void xl_usage(FILE *f)
 "                                     target CANCEL\n"
 "                           badrefer  Refer-To user is not E.164: REFER gets a\n"
 "                                     4xx; the endpoint hangs up after --hold\n"
+"  --provisionals K       the target's provisional responses before its\n"
+"                         final one, 1 to 100 (default 1): 180 Ringing, then\n"
+"                         183 Session Progress (no SDP); the first at once,\n"
+"                         the others spread evenly over --ring (back to back\n"
+"                         if --ring is 0), the final after --ring. The\n"
+"                         platform NOTIFYs each: success and busy calls must\n"
+"                         see NOTIFY 100, K NOTIFYs 18x (the first 180), then\n"
+"                         the final, in CSeq order (the count is not checked\n"
+"                         with --loss); earlybye's target sends 180 only\n"
+"Established calls (idle calls the platform holds during the load):\n"
+"  --established N        before the load, set up N ordinary calls (caller\n"
+"                         INVITE, the endpoint answers, ACKs) that are never\n"
+"                         REFERred; they stay up, idle, through the load,\n"
+"                         and when the load's calls have all finished the\n"
+"                         callers hang them up (BYE) and xferload waits up to\n"
+"                         64*T1 for the 200s. The load starts once all N are\n"
+"                         up or failed. They are reported apart (not in the\n"
+"                         scenario counts nor the latencies); --concurrent\n"
+"                         does not count them. N + --concurrent <= 1000000\n"
+"                         (default 0)\n"
+"  --established-rate R   their INVITEs, and their BYEs, per second, decimals\n"
+"                         allowed (default 5000)\n"
+"  --settle S             once they are up, wait S seconds (decimals\n"
+"                         allowed) before the load: long enough (xferd:\n"
+"                         64*T1) and the platform's INVITE transactions have\n"
+"                         expired, its memory holds the calls only (default 0)\n"
 "Timing (milliseconds):\n"
 "  --hold MS              talk time after the transfer (caller hangs up), or\n"
 "                         after a failed one (endpoint hangs up) (default 500)\n"
@@ -95,16 +124,24 @@ void xl_usage(FILE *f)
 "Output:\n"
 "  --json FILE            write the summary as JSON to FILE (\"-\": stdout)\n"
 "  --pid PID              also report the CPU time process PID (the platform)\n"
-"                         used during the run, per call\n"
+"                         used during the load (first call started to last\n"
+"                         call finished), per call; and apart, while the\n"
+"                         established calls were set up. Its resident memory\n"
+"                         (VmRSS) at the start, when the load starts (after\n"
+"                         --settle) and at the end, and the growth per\n"
+"                         established call\n"
 "  --quiet                no progress line and no text summary (failures and\n"
 "                         errors are still printed)\n"
 "  -h, --help             this help\n"
 "\n"
-"While running, a progress line on stderr once per second: calls started,\n"
-"finished, failed, in flight, and the call and transfer rates of the last\n"
-"second. At the end: counts per scenario and outcome, failures with their\n"
-"reasons, latency percentiles (p50, p90, p99, p99.9, max) of INVITE->200,\n"
-"REFER->202, REFER->NOTIFY 100 and REFER->NOTIFY 200, CPU time per call.\n"
+"While running, a progress line on stderr once per second: the established\n"
+"calls set up (or hung up) so far, then calls started, finished, failed, in\n"
+"flight, and the call and transfer rates of the last second. At the end:\n"
+"counts per scenario and outcome, failures with their reasons, latency\n"
+"percentiles (p50, p90, p99, p99.9, max) of INVITE->200, REFER->202,\n"
+"REFER->NOTIFY 100 and REFER->NOTIFY 200, NOTIFYs received (by sipfrag\n"
+"status), CPU time per call; the established calls (up, failed, dropped by\n"
+"the platform, hung up) and the platform's memory per established call.\n"
 "SIGINT stops starting calls (a second one abandons those in flight).\n"
 "\n"
 "Exit status: 0 if every call went as its scenario expects, 1 if any did not\n"
@@ -216,6 +253,22 @@ static int parse_pos_double(const char *s, double hi, double *out)
 	return 0;
 }
 
+/* 0, or a positive decimal up to hi. */
+static int parse_nonneg_double(const char *s, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (!isdigit((unsigned char)s[0]) && s[0] != '.')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || errno || !isfinite(v) || v < 0 || v > hi)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
 /* "success=90,busy=5": names from scenario_names, integer weights. */
 static int parse_mix(const char *spec, uint32_t mix[XL__SCENARIOS], const char **why)
 {
@@ -304,7 +357,8 @@ static bool domain_ok(const char *s, size_t max)
 enum {
 	O_TARGET = 256, O_CALLER, O_ENDPOINT, O_GATEWAY, O_NUMBER, O_DOMAIN, O_REFER_NUMBER,
 	O_RATE, O_CONCURRENT, O_CALLS, O_DURATION, O_HOLD, O_REFER_AFTER, O_RING, O_T1,
-	O_CALL_TIMEOUT, O_MIX, O_JSON, O_QUIET, O_PID, O_LOSS,
+	O_CALL_TIMEOUT, O_MIX, O_JSON, O_QUIET, O_PID, O_LOSS, O_ESTABLISHED, O_ESTABLISHED_RATE,
+	O_SETTLE, O_PROVISIONALS,
 };
 
 static void defaults(struct xl_opts *o)
@@ -323,6 +377,8 @@ static void defaults(struct xl_opts *o)
 	o->refer_after_ms = 100;
 	o->t1_ms = 500;
 	o->mix[XL_SUCCESS] = 100;
+	o->established_rate = 5000;
+	o->provisionals = 1;
 }
 
 int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
@@ -348,12 +404,16 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 		{ "json", required_argument, NULL, O_JSON },
 		{ "pid", required_argument, NULL, O_PID },
 		{ "loss", required_argument, NULL, O_LOSS },
+		{ "established", required_argument, NULL, O_ESTABLISHED },
+		{ "established-rate", required_argument, NULL, O_ESTABLISHED_RATE },
+		{ "settle", required_argument, NULL, O_SETTLE },
+		{ "provisionals", required_argument, NULL, O_PROVISIONALS },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	uint64_t v, timeout_s = 0;
-	const char *why;
+	const char *why, *calls_arg = NULL, *est_arg = NULL;
 	int c;
 
 	defaults(o);
@@ -409,8 +469,10 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			o->concurrent = (uint32_t)v;
 			break;
 		case O_CALLS:
-			if (parse_u64(optarg, 1, 1000000000000ull, &o->calls))
-				return bad("calls", optarg, "expected an integer >= 1");
+			if (parse_u64(optarg, 0, 1000000000000ull, &o->calls))
+				return bad("calls", optarg,
+					   "expected an integer >= 1 (0 only with --established)");
+			calls_arg = optarg;
 			break;
 		case O_DURATION:
 			if (parse_pos_double(optarg, 86400 * 365, &o->duration_s))
@@ -464,6 +526,27 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			o->loss_ppm = (uint32_t)(pct * 10000 + 0.5);
 			break;
 		}
+		case O_ESTABLISHED:
+			if (parse_u64(optarg, 0, XL_SLOTS_MAX - 1, &v))
+				return bad("established", optarg,
+					   "expected an integer from 0 to 999999");
+			o->established = (uint32_t)v;
+			est_arg = optarg;
+			break;
+		case O_ESTABLISHED_RATE:
+			if (parse_pos_double(optarg, 1e6, &o->established_rate))
+				return bad("established-rate", optarg,
+					   "expected a number of calls per second, > 0 and <= 1000000");
+			break;
+		case O_SETTLE:
+			if (parse_nonneg_double(optarg, 86400, &o->settle_s))
+				return bad("settle", optarg, "expected seconds from 0 to 86400");
+			break;
+		case O_PROVISIONALS:
+			if (parse_u64(optarg, 1, 100, &v))
+				return bad("provisionals", optarg, "expected an integer from 1 to 100");
+			o->provisionals = (uint32_t)v;
+			break;
 		case O_QUIET:
 			o->quiet = true;
 			break;
@@ -484,12 +567,24 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			argv[optind]);
 		return 2;
 	}
-	if (o->calls && o->duration_s) {
+	if (calls_arg && o->duration_s) {
 		fprintf(stderr, "xferload: --calls and --duration exclude each other\n"
 				"Try 'xferload --help'.\n");
 		return 2;
 	}
-	if (!o->calls && !o->duration_s)
+	/* --calls 0: only the established calls; without them, nothing to do. */
+	if (calls_arg && !o->calls && !o->established)
+		return bad("calls", calls_arg,
+			   "expected an integer >= 1 (0 only with --established)");
+	if ((uint64_t)o->established + o->concurrent > XL_SLOTS_MAX) {
+		char why_buf[96];
+
+		snprintf(why_buf, sizeof(why_buf),
+			 "expected at most %u with --concurrent %u (%u call slots in all)",
+			 XL_SLOTS_MAX - o->concurrent, o->concurrent, XL_SLOTS_MAX);
+		return bad("established", est_arg, why_buf);
+	}
+	if (!calls_arg && !o->duration_s)
 		o->calls = 1000;
 	o->call_timeout_ms = timeout_s ? (uint32_t)(timeout_s * 1000)
 				       : 60000 + o->refer_after_ms + o->ring_ms + o->hold_ms;

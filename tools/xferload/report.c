@@ -25,25 +25,67 @@ static const char *const lat_labels[XL__LATS] = {
 static const double quantiles[] = { 0.5, 0.9, 0.99, 0.999 };
 static const char *const quantile_names[] = { "p50", "p90", "p99", "p99_9" };
 
+static double per_s(uint64_t now, uint64_t last, double dt)
+{
+	return dt > 0 ? (double)(now - last) / dt : 0;
+}
+
 void xl_report_progress(struct xl *xl, struct xl_progress *p, double elapsed_s)
 {
 	const struct xl_stats *st = &xl->st;
+	const struct xl_est_stats *est = &st->est;
 	double dt = elapsed_s - p->last_s;
-	double cps = dt > 0 ? (double)(st->started - p->last_started) / dt : 0;
-	double tps = dt > 0 ? (double)(st->transfers - p->last_transfers) / dt : 0;
+	const char *pre = p->tty ? "\r\033[K" : "", *post = p->tty ? "" : "\n";
 
-	fprintf(stderr,
-		"%s[%5.0fs] started %llu, done %llu (ok %llu, failed %llu), in flight %u | "
-		"%.0f calls/s, %.0f transfers/s%s",
-		p->tty ? "\r\033[K" : "", elapsed_s, (unsigned long long)st->started,
-		(unsigned long long)st->finished, (unsigned long long)st->ok,
-		(unsigned long long)st->failed, (unsigned)(st->started - st->finished), cps, tps,
-		p->tty ? "" : "\n");
+	switch (xl->phase) {
+	case XL_PH_ESTABLISH:
+		fprintf(stderr, "%s[%5.0fs] established %llu/%u up (failed %llu), setting up %llu | "
+				"%.0f calls/s%s",
+			pre, elapsed_s, (unsigned long long)est->up, xl->o.established,
+			(unsigned long long)est->failed,
+			(unsigned long long)(est->started - est->up - est->failed),
+			per_s(est->started, p->last_est_started, dt), post);
+		break;
+	case XL_PH_SETTLE:
+		fprintf(stderr, "%s[%5.0fs] established %llu/%u up (failed %llu); settling, load in "
+				"%.1f s%s",
+			pre, elapsed_s, (unsigned long long)est->up, xl->o.established,
+			(unsigned long long)est->failed, p->settle_left_s, post);
+		break;
+	case XL_PH_LOAD:
+	default:
+		if (xl->phase != XL_PH_LOAD && xl->o.established) {
+			fprintf(stderr, "%s[%5.0fs] established: %llu/%llu hung up (BYEs sent %llu, "
+					"teardown failed %llu, dropped %llu) | %.0f BYEs/s%s",
+				pre, elapsed_s, (unsigned long long)est->hung_up,
+				(unsigned long long)est->up, (unsigned long long)est->bye_sent,
+				(unsigned long long)est->teardown_failed,
+				(unsigned long long)est->dropped,
+				per_s(est->bye_sent, p->last_bye_sent, dt), post);
+			break;
+		}
+		fprintf(stderr,
+			"%s[%5.0fs] started %llu, done %llu (ok %llu, failed %llu), in flight %u | "
+			"%.0f calls/s, %.0f transfers/s",
+			pre, elapsed_s, (unsigned long long)st->started,
+			(unsigned long long)st->finished, (unsigned long long)st->ok,
+			(unsigned long long)st->failed, (unsigned)(st->started - st->finished),
+			per_s(st->started, p->last_started, dt),
+			per_s(st->transfers, p->last_transfers, dt));
+		if (xl->o.established)
+			fprintf(stderr, " | established %llu up, %llu dropped",
+				(unsigned long long)(est->up - est->dropped),
+				(unsigned long long)est->dropped);
+		fputs(post, stderr);
+		break;
+	}
 	fflush(stderr);
 	p->dirty = p->tty;
 	p->last_s = elapsed_s;
 	p->last_started = st->started;
 	p->last_transfers = st->transfers;
+	p->last_est_started = est->started;
+	p->last_bye_sent = est->bye_sent;
 }
 
 void xl_report_progress_end(struct xl_progress *p)
@@ -58,18 +100,28 @@ static double ms(uint64_t us)
 	return (double)us / 1000.0;
 }
 
+static void reasons_print(FILE *f, const struct xl_reason *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (r[i].count)
+			fprintf(f, "  %8llu  %s (first: Call-ID %s)\n", (unsigned long long)r[i].count,
+				r[i].text, r[i].call_id);
+}
+
 void xl_report_failures(const struct xl *xl, FILE *f)
 {
 	const struct xl_stats *st = &xl->st;
+	const struct xl_est_stats *est = &st->est;
+	uint64_t est_bad = est->failed + est->dropped + est->teardown_failed;
 
-	if (!st->failed)
-		return;
-	fprintf(f, "failures (%llu):\n", (unsigned long long)st->failed);
-	for (unsigned i = 0; i < st->nreasons; i++)
-		if (st->reasons[i].count)
-			fprintf(f, "  %8llu  %s (first: Call-ID %s)\n",
-				(unsigned long long)st->reasons[i].count, st->reasons[i].text,
-				st->reasons[i].call_id);
+	if (st->failed) {
+		fprintf(f, "failures (%llu):\n", (unsigned long long)st->failed);
+		reasons_print(f, st->reasons, st->nreasons);
+	}
+	if (est_bad) {
+		fprintf(f, "established calls' failures (%llu):\n", (unsigned long long)est_bad);
+		reasons_print(f, est->reasons, est->nreasons);
+	}
 }
 
 /* Calls started per second between the first start and the last: what
@@ -81,11 +133,68 @@ static double start_rate(const struct xl_stats *st)
 	return st->started > 1 && window > 0 ? (double)(st->started - 1) / window : 0;
 }
 
+static double span_s(uint64_t from_us, uint64_t to_us)
+{
+	return to_us > from_us ? (double)(to_us - from_us) / 1e6 : 0;
+}
+
+/* The platform's resident memory per established call: what it grew by
+ * from the start to just before the load, over the calls that were up. */
+static bool rss_per_call(const struct xl *xl, const struct xl_cpu *cpu, double *bytes)
+{
+	const struct xl_est_stats *est = &xl->st.est;
+
+	if (!est->up || cpu->rss_kb_start < 0 || cpu->rss_kb_loaded < 0)
+		return false;
+	*bytes = (double)(cpu->rss_kb_loaded - cpu->rss_kb_start) * 1024.0 / (double)est->up;
+	return true;
+}
+
+static void text_established(const struct xl *xl, FILE *f, const struct xl_cpu *cpu)
+{
+	const struct xl_est_stats *est = &xl->st.est;
+	const struct xl_hist *h = &est->invite_200;
+	double per_call;
+
+	if (xl->o.established)
+		fprintf(f, "  established: %u asked at %.0f/s: %llu up, %llu failed in %.2f s "
+			   "(INVITE->up p50 %.3f, p99 %.3f, max %.3f ms); %llu dropped while idle; "
+			   "%llu hung up, %llu teardown failures in %.2f s\n",
+			xl->o.established, xl->o.established_rate, (unsigned long long)est->up,
+			(unsigned long long)est->failed,
+			span_s(est->first_start_us, est->setup_end_us), ms(xl_hist_quantile(h, 0.5)),
+			ms(xl_hist_quantile(h, 0.99)), ms(h->max), (unsigned long long)est->dropped,
+			(unsigned long long)est->hung_up, (unsigned long long)est->teardown_failed,
+			span_s(est->first_bye_us, est->teardown_end_us));
+	if (!cpu->have_peer)
+		return;
+	fprintf(f, "  platform pid %d: VmRSS %ld kB at the start, %ld kB when the load started, %ld "
+		   "kB at the end; CPU %.3f s in the load (%.2f s)",
+		xl->o.pid, cpu->rss_kb_start, cpu->rss_kb_loaded, cpu->rss_kb_end, cpu->peer_total_s,
+		cpu->load_s);
+	if (xl->o.established) {
+		fprintf(f, ", %.3f s setting up the established calls (%.1f us per call)",
+			cpu->peer_establish_s,
+			est->up ? cpu->peer_establish_s * 1e6 / (double)est->up : 0);
+		if (rss_per_call(xl, cpu, &per_call))
+			fprintf(f, "; RSS per established call %.0f B", per_call);
+	}
+	fputc('\n', f);
+}
 void xl_report_text(const struct xl *xl, FILE *f, double elapsed_s, const struct xl_cpu *cpu)
 {
 	const struct xl_stats *st = &xl->st;
 	double cpu_s = cpu->user_s + cpu->sys_s;
 
+	if (!st->started && !xl->o.calls && !xl->o.duration_s) { /* --calls 0 */
+		fprintf(f, "xferload: no load (--calls 0), established calls only\n");
+		fprintf(f, "  messages: %llu sent (%llu retransmitted), %llu received\n",
+			(unsigned long long)st->msgs_out, (unsigned long long)st->rtx_out,
+			(unsigned long long)st->msgs_in);
+		text_established(xl, f, cpu);
+		xl_report_failures(xl, f);
+		return;
+	}
 	fprintf(f, "xferload: %llu calls started at %.1f/s, %llu finished in %.2f s: %llu ok, %llu "
 		   "failed; %llu transfers\n",
 		(unsigned long long)st->started, start_rate(st), (unsigned long long)st->finished,
@@ -116,6 +225,11 @@ void xl_report_text(const struct xl *xl, FILE *f, double elapsed_s, const struct
 	for (unsigned c = 0; c < XL_CODES; c++)
 		if (st->notify_finals[c])
 			fprintf(f, " %u x%llu", c, (unsigned long long)st->notify_finals[c]);
+	fprintf(f, "\n  NOTIFYs received: %llu (%.1f/s):", (unsigned long long)st->notifies,
+		elapsed_s > 0 ? (double)st->notifies / elapsed_s : 0);
+	for (unsigned c = 0; c < XL_CODES; c++)
+		if (st->notify_status[c])
+			fprintf(f, " %u x%llu", c, (unsigned long long)st->notify_status[c]);
 	fprintf(f, "\n  messages: %llu sent (%llu retransmitted), %llu received (%llu retransmissions "
 		   "absorbed, %llu stray, %llu unmatched INVITEs, %llu unparsable, %llu truncated)\n",
 		(unsigned long long)st->msgs_out, (unsigned long long)st->rtx_out,
@@ -137,6 +251,7 @@ void xl_report_text(const struct xl *xl, FILE *f, double elapsed_s, const struct
 			cpu->peer_total_s, cpu->peer_user_s, cpu->peer_sys_s,
 			st->finished ? cpu->peer_total_s * 1e6 / (double)st->finished : 0);
 	fputc('\n', f);
+	text_established(xl, f, cpu);
 	xl_report_failures(xl, f);
 }
 
@@ -175,7 +290,8 @@ static json_t *opts_json(const struct xl_opts *o)
 	json_object_set_new(j, "refer_number", json_string(o->refer_number));
 	json_object_set_new(j, "rate", json_real(o->rate));
 	json_object_set_new(j, "concurrent", json_integer(o->concurrent));
-	json_object_set_new(j, "calls", o->calls ? json_integer((json_int_t)o->calls) : json_null());
+	json_object_set_new(j, "calls",
+			    o->duration_s ? json_null() : json_integer((json_int_t)o->calls));
 	json_object_set_new(j, "duration_s", o->duration_s ? json_real(o->duration_s) : json_null());
 	json_object_set_new(j, "hold_ms", json_integer(o->hold_ms));
 	json_object_set_new(j, "refer_after_ms", json_integer(o->refer_after_ms));
@@ -183,14 +299,92 @@ static json_t *opts_json(const struct xl_opts *o)
 	json_object_set_new(j, "t1_ms", json_integer(o->t1_ms));
 	json_object_set_new(j, "call_timeout_ms", json_integer(o->call_timeout_ms));
 	json_object_set_new(j, "mix", mix);
+	json_object_set_new(j, "established", json_integer(o->established));
+	json_object_set_new(j, "established_rate", json_real(o->established_rate));
+	json_object_set_new(j, "settle_s", json_real(o->settle_s));
+	json_object_set_new(j, "provisionals", json_integer(o->provisionals));
 	return j;
+}
+
+/* count, the percentiles, max and mean of h, in µs. */
+static json_t *hist_json(const struct xl_hist *h)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "count", json_integer((json_int_t)h->count));
+	for (unsigned q = 0; q < 4; q++) {
+		uint64_t v = xl_hist_quantile(h, quantiles[q]);
+
+		json_object_set_new(o, quantile_names[q], json_integer((json_int_t)v));
+	}
+	json_object_set_new(o, "max", json_integer((json_int_t)h->max));
+	json_object_set_new(o, "mean", json_real(h->count ? (double)h->sum / (double)h->count : 0));
+	return o;
+}
+
+static json_t *reasons_json(const struct xl_reason *r, unsigned n)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!r[i].count)
+			continue;
+		json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "reason", r[i].text, "count",
+						   (json_int_t)r[i].count, "first_call_id",
+						   r[i].call_id));
+	}
+	return a;
+}
+
+static json_t *established_json(const struct xl *xl)
+{
+	const struct xl_est_stats *est = &xl->st.est;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "asked", json_integer(xl->o.established));
+	json_object_set_new(o, "up", json_integer((json_int_t)est->up));
+	json_object_set_new(o, "failed", json_integer((json_int_t)est->failed));
+	json_object_set_new(o, "dropped", json_integer((json_int_t)est->dropped));
+	json_object_set_new(o, "hung_up", json_integer((json_int_t)est->hung_up));
+	json_object_set_new(o, "teardown_failed", json_integer((json_int_t)est->teardown_failed));
+	json_object_set_new(o, "setup_s", json_real(span_s(est->first_start_us, est->setup_end_us)));
+	json_object_set_new(o, "teardown_s",
+			    json_real(span_s(est->first_bye_us, est->teardown_end_us)));
+	json_object_set_new(o, "invite_up_us", hist_json(&est->invite_200));
+	json_object_set_new(o, "reasons", reasons_json(est->reasons, est->nreasons));
+	return o;
+}
+
+static json_t *kb_json(long kb)
+{
+	return kb >= 0 ? json_integer(kb) : json_null();
+}
+
+static json_t *platform_json(const struct xl *xl, const struct xl_cpu *cpu)
+{
+	json_t *o = json_object();
+	double per_call;
+
+	json_object_set_new(o, "pid", json_integer(xl->o.pid));
+	json_object_set_new(o, "rss_kb_start", kb_json(cpu->rss_kb_start));
+	json_object_set_new(o, "rss_kb_loaded", kb_json(cpu->rss_kb_loaded));
+	json_object_set_new(o, "rss_kb_end", kb_json(cpu->rss_kb_end));
+	json_object_set_new(o, "rss_bytes_per_established_call",
+			    rss_per_call(xl, cpu, &per_call) ? json_real(per_call) : json_null());
+	json_object_set_new(o, "cpu_us_establish",
+			    json_integer((json_int_t)(cpu->peer_establish_s * 1e6 + 0.5)));
+	json_object_set_new(o, "cpu_us_load",
+			    json_integer((json_int_t)(cpu->peer_total_s * 1e6 + 0.5)));
+	json_object_set_new(o, "load_s", json_real(cpu->load_s));
+	return o;
 }
 
 int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 		   const struct xl_cpu *cpu)
 {
 	const struct xl_stats *st = &xl->st;
-	json_t *root = json_object(), *scen = json_object(), *fail = json_array();
+	json_t *root = json_object(), *scen = json_object();
+	json_t *fail = reasons_json(st->reasons, st->nreasons);
 	json_t *lat = json_object(), *calls = json_object(), *msgs = json_object();
 	json_t *cpuj = json_object();
 	double cpu_s = cpu->user_s + cpu->sys_s;
@@ -212,28 +406,8 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 		json_object_set_new(o, "failed", json_integer((json_int_t)st->scen_failed[s]));
 		json_object_set_new(scen, xl_scenario_name(s), o);
 	}
-	for (unsigned i = 0; i < st->nreasons; i++) {
-		if (!st->reasons[i].count)
-			continue;
-		json_array_append_new(fail, json_pack("{s:s, s:I, s:s}", "reason", st->reasons[i].text,
-						      "count", (json_int_t)st->reasons[i].count,
-						      "first_call_id", st->reasons[i].call_id));
-	}
-	for (unsigned i = 0; i < XL__LATS; i++) {
-		const struct xl_hist *h = &st->lat[i];
-		json_t *o = json_object();
-
-		json_object_set_new(o, "count", json_integer((json_int_t)h->count));
-		for (unsigned q = 0; q < 4; q++) {
-			uint64_t v = xl_hist_quantile(h, quantiles[q]);
-
-			json_object_set_new(o, quantile_names[q], json_integer((json_int_t)v));
-		}
-		json_object_set_new(o, "max", json_integer((json_int_t)h->max));
-		json_object_set_new(o, "mean",
-				    json_real(h->count ? (double)h->sum / (double)h->count : 0));
-		json_object_set_new(lat, lat_names[i], o);
-	}
+	for (unsigned i = 0; i < XL__LATS; i++)
+		json_object_set_new(lat, lat_names[i], hist_json(&st->lat[i]));
 	json_object_set_new(msgs, "sent", json_integer((json_int_t)st->msgs_out));
 	json_object_set_new(msgs, "received", json_integer((json_int_t)st->msgs_in));
 	json_object_set_new(msgs, "retransmitted", json_integer((json_int_t)st->rtx_out));
@@ -273,6 +447,10 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 	json_object_set_new(root, "failures", fail);
 	json_object_set_new(root, "refer_responses", codes_json(st->refer_codes));
 	json_object_set_new(root, "notify_final", codes_json(st->notify_finals));
+	json_object_set_new(root, "notifies", json_integer((json_int_t)st->notifies));
+	json_object_set_new(root, "notify_sipfrags", codes_json(st->notify_status));
+	json_object_set_new(root, "notifies_per_s",
+			    json_real(elapsed_s > 0 ? (double)st->notifies / elapsed_s : 0));
 	json_object_set_new(root, "latency_us", lat);
 	json_object_set_new(root, "messages", msgs);
 	json_object_set_new(root, "loop",
@@ -282,6 +460,10 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 				      (json_int_t)xl->io.out_total));
 	json_object_set_new(root, "rate_shortfall", json_integer((json_int_t)st->rate_shortfall));
 	json_object_set_new(root, "cpu", cpuj);
+	json_object_set_new(root, "total_s", json_real(cpu->total_s));
+	json_object_set_new(root, "established", established_json(xl));
+	if (cpu->have_peer)
+		json_object_set_new(root, "platform", platform_json(xl, cpu));
 	if (!strcmp(path, "-")) {
 		r = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ? -EIO : 0;
 		fputc('\n', stdout);

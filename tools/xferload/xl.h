@@ -61,8 +61,16 @@ struct xl_opts {
 	const char *json_path;            /* NULL: none; "-": stdout */
 	int pid;                          /* another process whose CPU time to report; 0 none */
 	uint32_t loss_ppm;                /* --loss: datagrams dropped, per million */
+	uint32_t established;             /* idle calls held up during the load */
+	double established_rate;          /* their INVITEs, and later BYEs, per second */
+	double settle_s;                  /* wait between them being up and the load */
+	uint32_t provisionals;            /* 18x the target sends before its final */
 	bool quiet;
 };
+
+/* Call slots: established plus concurrent at most, so that the slot fits
+ * the 6 digits the caller's number gives it. */
+#define XL_SLOTS_MAX 1000000u
 
 #define XL_REASONS_MAX 64
 #define XL_CODES 700
@@ -73,6 +81,26 @@ struct xl_reason {
 	uint64_t count;
 };
 
+/* The run's phases, in order (--established, --settle, the load). */
+enum xl_phase { XL_PH_ESTABLISH, XL_PH_SETTLE, XL_PH_LOAD, XL_PH_TEARDOWN, XL_PH_DONE };
+
+/* The established calls (--established): counted apart from the load's
+ * calls so that neither the scenario counts nor the latencies see them. */
+struct xl_est_stats {
+	uint64_t started;                 /* INVITEs sent */
+	uint64_t up;                      /* caller's 200 ACKed and the endpoint's 200 ACKed */
+	uint64_t failed;                  /* ended before they were up */
+	uint64_t dropped;                 /* up, then ended by the platform before our BYE */
+	uint64_t hung_up;                 /* our BYE answered, the endpoint's leg ended */
+	uint64_t teardown_failed;         /* hung up, but not within 64*T1 */
+	uint64_t bye_sent;
+	uint64_t first_start_us, setup_end_us;  /* setup_s: first INVITE to last up or failed */
+	uint64_t first_bye_us, teardown_end_us;
+	struct xl_hist invite_200;        /* caller's INVITE → both legs up */
+	unsigned nreasons;
+	struct xl_reason reasons[XL_REASONS_MAX];
+};
+
 /* Everything the report shows. */
 struct xl_stats {
 	uint64_t started, finished, ok, failed;
@@ -81,6 +109,8 @@ struct xl_stats {
 	uint64_t transfers;               /* final NOTIFY 200 received */
 	uint64_t refer_codes[XL_CODES];   /* final responses to REFER */
 	uint64_t notify_finals[XL_CODES]; /* final sipfrag status of each subscription */
+	uint64_t notifies;                /* NOTIFYs received by the endpoint (not retransmissions) */
+	uint64_t notify_status[XL_CODES]; /* the same, by sipfrag status (0: unreadable) */
 	uint64_t msgs_in, msgs_out;
 	uint64_t rtx_out;                 /* our retransmissions (timer fired) */
 	uint64_t rtx_in;                  /* platform retransmissions absorbed */
@@ -93,6 +123,7 @@ struct xl_stats {
 	struct xl_hist lat[XL__LATS];
 	unsigned nreasons;
 	struct xl_reason reasons[XL_REASONS_MAX];
+	struct xl_est_stats est;
 };
 
 struct xl_calls;
@@ -104,6 +135,7 @@ struct xl {
 	uint64_t now_us, now_ms; /* read once per loop iteration */
 	uint64_t run_id;
 	struct xl_calls *calls;
+	enum xl_phase phase;
 	struct xl_stats st;
 };
 
