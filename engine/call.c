@@ -176,10 +176,15 @@ static void call_unref(struct call *call)
 		call_free(call);
 }
 
+static void leg_bye_send(struct leg *l);
+
 void call_txn_released(struct leg *leg, struct rtxn *x)
 {
-	if (leg->inv == x)
+	if (leg->inv == x) {
 		leg_invite_done(leg);
+		if (leg->bye_pending) /* Timer L: no ACK is coming */
+			leg_bye_send(leg);
+	}
 	call_unref(leg->call);
 }
 
@@ -489,6 +494,25 @@ static void on_bye_timeout(struct rtxn *x, unsigned status)
 	call_maybe_end(x->leg->call, "BYE timed out");
 }
 
+bool leg_unacked(const struct leg *l)
+{
+	const struct rtxn *inv = l->inv;
+
+	return inv && inv->server && inv->t.state == TXN_ACCEPTED && !inv->t.got_ack;
+}
+
+static void leg_bye_send(struct leg *l)
+{
+	struct call *call = l->call;
+
+	l->bye_pending = false;
+	if (!leg_request(l, SIP_METHOD_BYE, STR_NULL, STR_NULL, STR_NULL, on_bye_response,
+			 on_bye_timeout)) {
+		leg_unlink(call->w, l);
+		call_maybe_end(call, "cannot send BYE");
+	}
+}
+
 void leg_bye(struct leg *l)
 {
 	struct call *call = l->call;
@@ -498,11 +522,11 @@ void leg_bye(struct leg *l)
 	l->up = false;
 	if (call->state == CALL_ANSWERED && !call->a.up)
 		call->state = CALL_ENDING;
-	if (!leg_request(l, SIP_METHOD_BYE, STR_NULL, STR_NULL, STR_NULL, on_bye_response,
-			 on_bye_timeout)) {
-		leg_unlink(call->w, l);
-		call_maybe_end(call, "cannot send BYE");
-	}
+	/* §15: not before the ACK of our 2xx, or the end of its transaction. */
+	if (leg_unacked(l))
+		l->bye_pending = true;
+	else
+		leg_bye_send(l);
 }
 
 int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c)
@@ -890,7 +914,9 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 	if (!x) { /* ACK for a 2xx: it ends the INVITE server transaction's retransmissions */
 		if (leg->inv && leg->inv->server)
 			txn_server_on_ack(&leg->inv->t);
-		if (leg->id == LEG_A)
+		if (leg->bye_pending)
+			leg_bye_send(leg);
+		else if (leg->id == LEG_A)
 			transfer_on_caller_ack(leg->call);
 		return;
 	}

@@ -27,6 +27,7 @@ struct leg {
 	bool up;               /* confirmed and not hung up */
 	bool got_provisional;  /* a CANCEL may be sent (§9.1) */
 	bool cancel_pending;   /* send the CANCEL when a provisional comes */
+	bool bye_pending;      /* send the BYE when our 2xx is ACKed */
 	enum leg_id id;
 	struct call *call;
 	char *call_id;

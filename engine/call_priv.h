@@ -87,8 +87,12 @@ void leg_ack(struct leg *l, uint32_t cseq, struct str ctype, struct str body);
 /* CANCEL l's initial INVITE, now or when its first provisional arrives. */
 void leg_cancel(struct leg *l);
 
-/* Hang up leg l (BYE) and take it out of the dialog table. */
+/* Hang up leg l (BYE) and take it out of the dialog table. A 2xx of ours
+ * not ACKed yet holds the BYE back until the ACK or Timer L (§15). */
 void leg_bye(struct leg *l);
+
+/* l has an INVITE server transaction whose 2xx waits for its ACK. */
+bool leg_unacked(const struct leg *l);
 
 /* The dialog of a leg xferd called (B, C) is confirmed by 2xx m (§12.1.2). */
 int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c);

@@ -285,22 +285,14 @@ static int reinvite_caller(struct call *call)
 		       : -ENOMEM;
 }
 
-/* An INVITE server transaction of the caller's leg still waiting for its
- * ACK: §14.1 forbids a new INVITE in the dialog until it comes. */
-static bool caller_unacked(const struct call *call)
-{
-	const struct rtxn *inv = call->a.inv;
-
-	return inv && inv->server && inv->t.state == TXN_ACCEPTED && !inv->t.got_ack;
-}
-
 static int op_reinvite_caller(struct xfer *x)
 {
 	struct call *call = call_of(x);
 
 	if (!call->a.up)
 		return -ENOTCONN;
-	if (caller_unacked(call)) {
+	/* §14.1: no new INVITE in the dialog before the ACK of the last 2xx. */
+	if (leg_unacked(&call->a)) {
 		call->reinvite_pending = true; /* sent when the ACK comes */
 		return 0;
 	}
