@@ -232,7 +232,8 @@ static int run(struct xl *xl)
 {
 	const struct xl_opts *o = &xl->o;
 	struct xl_progress prog = { .tty = isatty(2) };
-	struct xl_cpu cpu = { .rss_kb_start = -1, .rss_kb_loaded = -1, .rss_kb_end = -1 };
+	struct xl_cpu cpu = { .rss_kb_start = -1, .rss_kb_up = -1, .rss_kb_loaded = -1,
+			      .rss_kb_end = -1 };
 	struct cpu_sample c_start, c_est, c_load0, c_load1;
 	struct pace est_pace = { .rate = o->established_rate }, hang_pace = est_pace;
 	struct pace load_pace = { .rate = o->rate };
@@ -265,6 +266,10 @@ static int run(struct xl *xl)
 				establish_due(xl, &est_pace);
 			if ((xl->st.est.started >= o->established || interrupted) &&
 			    !xl_calls_established_pending(xl)) {
+				/* The last one just came up (or failed): what the
+				 * platform holds before --settle lets it shed. */
+				if (o->pid)
+					cpu.rss_kb_up = proc_rss_kb(o->pid);
 				cpu_sample(xl, &c_est);
 				xl->phase = XL_PH_SETTLE;
 				settle_until = xl->now_us + (uint64_t)(o->settle_s * 1e6);

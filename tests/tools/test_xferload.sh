@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_xferload.sh XFERLOAD XFERD: xferload's smoke test: 50 transfers, mix
 # success=80,busy=20, against a fresh xferd on free ports; then established
-# calls held through a load, --calls 0, --provisionals; checks the JSON summaries.
+# calls held through a load, --calls 0, --provisionals; then --no-subscription
+# (RFC 4488) against another fresh xferd; checks the JSON summaries.
 set -u
 xferload=$1 xferd=$2
 pass=0 fail=0
@@ -17,13 +18,18 @@ check() { # name, got, want
 	fi
 }
 
-cleanup() {
+stop_xferd() { # the xferd started last, by its PID: SIGTERM, then SIGKILL after 5 s
 	if [ -n "$xpid" ]; then
 		kill "$xpid" 2>/dev/null
 		for _ in $(seq 50); do kill -0 "$xpid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$xpid" 2>/dev/null
 		wait "$xpid" 2>/dev/null
 	fi
+	xpid=
+}
+
+cleanup() {
+	stop_xferd
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -74,9 +80,10 @@ check "bad --rate message" "$(head -1 "$tmp/err")" \
 check "bad --mix exit" $? 2
 "$xferload" --calls 5 --duration 1 >/dev/null 2>&1
 check "--calls with --duration exit" $? 2
-for opt in established established-rate settle provisionals; do
+for opt in established established-rate settle provisionals no-subscription; do
 	check "--help documents --$opt" "$(grep -c -- "^  --$opt " "$tmp/help")" 1
 done
+check "--help documents rss when up" "$(grep -c -- 'when the last established' "$tmp/help")" 1
 bad_value() { # option value message
 	"$xferload" "--$1" "$2" >/dev/null 2>"$tmp/err"
 	check "bad --$1 '$2' exit" $? 2
@@ -93,13 +100,20 @@ bad_value settle 1s "expected seconds from 0 to 86400"
 bad_value provisionals 0 "expected an integer from 1 to 100"
 bad_value provisionals 101 "expected an integer from 1 to 100"
 bad_value calls 0 "expected an integer >= 1 (0 only with --established)"
+"$xferload" --no-subscription=yes >/dev/null 2>"$tmp/err"
+check "bad --no-subscription=yes exit" $? 2
+check "bad --no-subscription=yes message" "$(head -1 "$tmp/err")" \
+	"xferload: --no-subscription 'yes': expected no value (a switch)"
 
-"$xferd" -c "$tmp/xferd.ini" 2>"$tmp/xferd.log" &
-xpid=$!
-for _ in $(seq 50); do # up when its UDP port is taken
-	python3 -c "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $port))" 2>/dev/null || break
-	sleep 0.1
-done
+start_xferd() { # log file
+	"$xferd" -c "$tmp/xferd.ini" 2>"$1" &
+	xpid=$!
+	for _ in $(seq 50); do # up when its UDP port is taken
+		python3 -c "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $port))" 2>/dev/null || break
+		sleep 0.1
+	done
+}
+start_xferd "$tmp/xferd.log"
 
 timeout 60 "$xferload" --target "127.0.0.1:$port" --endpoint "127.0.0.1:$ep" \
 	--gateway "127.0.0.1:$gw" --number +14155550100 --refer-to-domain acme.zt.example.net \
@@ -149,7 +163,11 @@ check "established: load calls only counted" "$(j .calls.started)" 10
 check "established: transfers" "$(j .calls.transfers)" 10
 check "established: not in the latencies" "$(j .latency_us.invite_200.count)" 10
 check "established: rss fields > 0" "$(j '.platform |
-	[.rss_kb_start, .rss_kb_loaded, .rss_kb_end] | all(. > 0)')" true
+	[.rss_kb_start, .rss_kb_up, .rss_kb_loaded, .rss_kb_end] | all(. > 0)')" true
+check "established: rss_kb_up > 0" "$(j '.platform.rss_kb_up > 0')" true
+check "established: rss per call when up" \
+	"$(j '.platform.rss_bytes_per_established_call_up | type')" number
+check "established: subscription by default" "$(j .options.no_subscription)" false
 check "established: cpu_us_establish > 0" "$(j '.platform.cpu_us_establish > 0')" true
 check "established: cpu_us_load > 0" "$(j '.platform.cpu_us_load > 0')" true
 check "established: load_s > 0" "$(j '.platform.load_s > 0')" true
@@ -178,11 +196,33 @@ check "--provisionals: notifies_per_s > 0" "$(j '.notifies_per_s > 0')" true
 
 check "xferd still running" "$(kill -0 "$xpid" 2>/dev/null && echo yes)" yes
 
+# --no-subscription against a fresh xferd: the REFER carries Refer-Sub: false,
+# the 202 must too, and no NOTIFY comes; the target still sends its 18x.
+stop_xferd
+start_xferd "$tmp/xferd-nosub.log"
+load nosub.json --no-subscription --calls 10 --rate 100 --mix success=60,busy=40 \
+	--provisionals 3 --ring 30
+check "--no-subscription: exit" $? 0
+j() { jq -r "$1" "$tmp/nosub.json" 2>/dev/null; }
+check "--no-subscription: option" "$(j .options.no_subscription)" true
+check "--no-subscription: ok" "$(j .calls.ok)" 10
+check "--no-subscription: success ok" "$(j .scenarios.success.ok)" 6
+check "--no-subscription: busy ok" "$(j .scenarios.busy.ok)" 4
+check "--no-subscription: failures" "$(j '.failures | length')" 0
+check "--no-subscription: notifies" "$(j .notifies)" 0
+check "--no-subscription: REFER 202" "$(j '.refer_responses["202"]')" 10
+check "--no-subscription: transfers (target's 200 ACKed)" "$(j .calls.transfers)" 6
+check "--no-subscription: REFER->202 samples" "$(j .latency_us.refer_202.count)" 10
+check "--no-subscription: no REFER->NOTIFY samples" \
+	"$(j '.latency_us.refer_notify_100.count + .latency_us.refer_notify_200.count')" 0
+check "xferd (fresh) still running" "$(kill -0 "$xpid" 2>/dev/null && echo yes)" yes
+
 if [ "$fail" -ne 0 ]; then
-	for f in out est noload prov; do
+	for f in out est noload prov nosub; do
 		echo "--- xferload summary $f"; cat "$tmp/$f.json" 2>/dev/null
 	done
 	echo "--- xferd log"; tail -20 "$tmp/xferd.log"
+	echo "--- xferd log (--no-subscription)"; tail -20 "$tmp/xferd-nosub.log" 2>/dev/null
 fi
 echo "xferload: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,7 +1,8 @@
 /* calls.c: one call = three legs (caller, endpoint, target), each an enum
  * state machine; their messages, retransmissions (RFC 3261 §17: T1 doubling,
  * 64*T1), absorption of the platform's, and each call's verdict.
- * RFC 3261 §12-§17, RFC 3515 (REFER, NOTIFY), RFC 3420, SPEC.md "The transfer". */
+ * RFC 3261 §12-§17, RFC 3515 (REFER, NOTIFY), RFC 3420, RFC 4488 (Refer-Sub),
+ * SPEC.md "The transfer". */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -118,6 +119,10 @@ struct xl_call {
 	uint8_t reason;            /* 1 + index into st.reasons; 0: none yet */
 	bool n100, reinvited, target_invited, target_acked, target_cancelled;
 	bool caller_got_bye, wrong_number, early_bye_pending;
+	/* For --no-subscription, where no NOTIFY tells how the transfer went. */
+	bool ep_got_bye;           /* the platform sent BYE to the endpoint */
+	bool reinvite_offer;       /* the caller's re-INVITE carried the target's SDP */
+	bool target_refusal_acked; /* the target's 486 or 487 was ACKed */
 	uint16_t refer_code, final_status, notifies;
 	uint8_t est;               /* enum est_state */
 	bool est_dropped;          /* the platform hung up the idle call */
@@ -162,6 +167,7 @@ struct xl_calls {
 	char sdp[XL__ROLES][320];
 	char a_ruri[160], a_to[160];    /* the dialled number at the platform */
 	char refer_to[200], bad_refer_to[200], referred_by[128];
+	char target_mline[32];          /* "m=audio PORT ": the target's SDP, not another's */
 	char run_id[9];
 	struct str s_via[XL__ROLES], s_contact[XL__ROLES], s_sdp[XL__ROLES];
 	/* Parse space: the datagram being handled, and a saved INVITE. */
@@ -652,6 +658,7 @@ static void leg_act_cancel(struct xl_leg *l)
 static bool notifies_expected(const struct xl_call *call)
 {
 	return call->refer_state == RF_ACCEPTED && !call->reason &&
+	       !call->cs->xl->o.no_subscription &&
 	       (call->scen == XL_SUCCESS || call->scen == XL_BUSY || call->scen == XL_NOANSWER);
 }
 
@@ -674,7 +681,7 @@ static const char *waiting_for(const struct xl_call *call)
 		if (t->state == TG_RINGING &&
 		    (call->scen == XL_NOANSWER || call->scen == XL_EARLYBYE))
 			return "CANCEL at the target";
-		if (call->scen != XL_EARLYBYE)
+		if (call->scen != XL_EARLYBYE && !call->cs->xl->o.no_subscription)
 			return "the final NOTIFY";
 	}
 	if (t->state == TG_ANSWERED || t->state == TG_REFUSED)
@@ -724,15 +731,57 @@ static void call_judge_notifies(struct xl_call *call)
 			  o->provisionals);
 }
 
+/* --no-subscription: no NOTIFY says how the transfer went; the legs do.
+ * earlybye and badrefer are judged as with NOTIFYs (call_judge). */
+static void call_judge_unsubscribed(struct xl_call *call)
+{
+	if (call->notifies) {
+		call_fail(call, "NOTIFY despite Refer-Sub: false");
+		return;
+	}
+	switch (call->scen) {
+	case XL_SUCCESS:
+		if (!call->reinvited)
+			call_fail(call, "caller not re-INVITEd");
+		else if (!call->reinvite_offer)
+			call_fail(call, "caller's re-INVITE without the target's offer");
+		else if (!call->target_acked)
+			call_fail(call, "target's 200 not ACKed");
+		else if (!call->ep_got_bye)
+			call_fail(call, "endpoint not hung up by the platform after the transfer");
+		break;
+	case XL_BUSY:
+	case XL_NOANSWER:
+		if (call->scen == XL_NOANSWER && !call->target_cancelled)
+			call_fail(call, "target not cancelled");
+		else if (!call->target_refusal_acked)
+			call_fail(call, "target's %u not ACKed", call->scen == XL_BUSY ? 486 : 487);
+		else if (call->ep_got_bye)
+			call_fail(call, "BYE to the endpoint after the failed transfer");
+		else if (!call->caller_got_bye)
+			call_fail(call, "caller not hung up after the failed transfer");
+		break;
+	default:
+		break;
+	}
+}
+
 /* Did the call go as its scenario says? Sets the reason if not. */
 static void call_judge(struct xl_call *call)
 {
 	unsigned fin = call->final_status;
+	bool unsubscribed = call->cs->xl->o.no_subscription;
 
 	if (call->reason)
 		return;
 	if (call->scen != XL_BADREFER && call->refer_code != 202) {
 		call_fail(call, call->refer_code ? "REFER %u" : "no REFER response", call->refer_code);
+		return;
+	}
+	if (unsubscribed && call->scen != XL_EARLYBYE && call->scen != XL_BADREFER) {
+		call_judge_unsubscribed(call);
+		if (!call->reason && call->wrong_number)
+			call_fail(call, "target INVITE not for --refer-number");
 		return;
 	}
 	switch (call->scen) {
@@ -782,7 +831,8 @@ static void call_judge(struct xl_call *call)
 	}
 	if (!call->reason && call->wrong_number)
 		call_fail(call, "target INVITE not for --refer-number");
-	if (call->scen == XL_SUCCESS || call->scen == XL_BUSY || call->scen == XL_NOANSWER)
+	if (!unsubscribed &&
+	    (call->scen == XL_SUCCESS || call->scen == XL_BUSY || call->scen == XL_NOANSWER))
 		call_judge_notifies(call);
 }
 
@@ -1022,6 +1072,25 @@ static void on_deadline(struct wheel_timer *tm)
 
 /* ---- the caller ---- */
 
+/* A line of body starts with prefix. */
+static bool sdp_has_line(struct str body, struct str prefix)
+{
+	const char *p = body.p, *end;
+
+	if (!body.n)
+		return false;
+	end = str_end(body);
+	while (p && (size_t)(end - p) >= prefix.n) {
+		const char *nl;
+
+		if (!memcmp(p, prefix.p, prefix.n))
+			return true;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
 static void caller_send_ack(struct xl_calls *cs, struct xl_leg *l, const struct rx *rx, bool ok)
 {
 	struct sip_build b;
@@ -1105,6 +1174,10 @@ static void caller_on_request(struct xl_calls *cs, struct xl_call *call, const s
 		if (sip_msg_hdr_first(rx->m, SIP_HDR_CONTACT))
 			leg_set_target(l, rx->m, true, false);
 		call->reinvited = true;
+		/* RFC 3725 flow I: the offer is the target's, whose m= line
+		 * alone has its port (each role's SDP has its own). */
+		if (sdp_has_line(rx->m->body, cs_str(cs->target_mline)))
+			call->reinvite_offer = true;
 		leg_act_cancel(l);
 		reply(cs, rx, 200, l, true, true);
 		break;
@@ -1164,6 +1237,8 @@ static void ep_send_refer(struct xl_calls *cs, struct xl_call *call)
 	sip_build_header(&b, STR("Refer-To"),
 			 cs_str(call->scen == XL_BADREFER ? cs->bad_refer_to : cs->refer_to));
 	sip_build_header(&b, STR("Referred-By"), cs_str(cs->referred_by));
+	if (cs->xl->o.no_subscription)
+		sip_build_header(&b, STR("Refer-Sub"), STR("false"));
 	if (!msg_send(cs, o, &b, STR_NULL, STR_NULL, l, HELD_REQUEST, 'R', l->cseq))
 		return;
 	call->refer_state = RF_SENT;
@@ -1194,6 +1269,15 @@ static void ep_maybe_early_bye(struct xl_calls *cs, struct xl_call *call)
 	leg_send_bye(cs, l);
 }
 
+/* The response carries exactly one Refer-Sub, and it says false. */
+static bool refer_sub_false(const struct sip_msg *m)
+{
+	const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_REFER_SUB);
+	bool v = true;
+
+	return h && !sip_msg_hdr_next(m, h) && sip_refer_sub_read(h->value, &v, NULL) == 0 && !v;
+}
+
 static void ep_on_response(struct xl_calls *cs, struct xl_call *call, const struct rx *rx)
 {
 	struct xl_leg *l = &call->leg[XL_ENDPOINT];
@@ -1221,6 +1305,12 @@ static void ep_on_response(struct xl_calls *cs, struct xl_call *call, const stru
 	if (st < 300) {
 		call->refer_state = RF_ACCEPTED;
 		xl_hist_add(&cs->xl->st.lat[XL_LAT_REFER_202], cs->xl->now_us - call->refer_us);
+		if (cs->xl->o.no_subscription && !refer_sub_false(rx->m)) {
+			/* RFC 4488 §4: a 2xx without it promises NOTIFYs. */
+			call_fail(call, "%u without Refer-Sub: false", st);
+			call_teardown(cs, call);
+			return;
+		}
 		ep_maybe_early_bye(cs, call);
 		return;
 	}
@@ -1250,6 +1340,14 @@ static void ep_on_notify(struct xl_calls *cs, struct xl_call *call, const struct
 		terminated = str_caseeq(sub.state, STR("terminated"));
 	xl->st.notifies++;
 	xl->st.notify_status[f.status < XL_CODES ? f.status : 0]++;
+	if (xl->o.no_subscription) {
+		/* Counted, answered, and the call failed and hung up: its
+		 * legs would otherwise wait for --call-timeout (a failed
+		 * call arms no hang-up). */
+		call_fail(call, "NOTIFY despite Refer-Sub: false");
+		call_teardown(cs, call);
+		return;
+	}
 	if (f.status == 100 && !call->n100) {
 		call->n100 = true;
 		call->cseq_100 = cseq;
@@ -1329,6 +1427,7 @@ static void ep_on_request(struct xl_calls *cs, struct xl_call *call, const struc
 		if (l->held_kind == HELD_RESPONSE)
 			leg_release(cs, l);
 		leg_act_cancel(l);
+		call->ep_got_bye = true;
 		if (call->est == EST_UP) {
 			call->est_dropped = true;
 			call_fail(call, "BYE from the platform to the idle endpoint");
@@ -1477,8 +1576,18 @@ static void tg_on_request(struct xl_calls *cs, struct xl_call *call, const struc
 		if (l->state == TG_ANSWERED) {
 			call->target_acked = true;
 			leg_set_state(cs, l, TG_UP);
+			/* No NOTIFY 200 will say so: the platform took the answer. */
+			if (cs->xl->o.no_subscription && !call->reason)
+				cs->xl->st.transfers++;
 		} else if (l->state == TG_REFUSED) {
 			leg_set_state(cs, l, TG_ENDED);
+			/* No final NOTIFY will say the transfer failed: this ACK does. */
+			if (cs->xl->o.no_subscription &&
+			    (call->scen == XL_BUSY || call->scen == XL_NOANSWER)) {
+				call->target_refusal_acked = true;
+				if (!call->reason)
+					ep_hangup_later(cs, call);
+			}
 		}
 		break;
 	case SIP_METHOD_CANCEL:
@@ -1487,6 +1596,13 @@ static void tg_on_request(struct xl_calls *cs, struct xl_call *call, const struc
 		call->target_cancelled = true;
 		if (l->state == TG_RINGING)
 			tg_reply_saved(cs, call, 487);
+		/* Without NOTIFYs this CANCEL is all that says the platform gave
+		 * the transfer up (transfer_timeout): fail now, not at
+		 * --call-timeout waiting for a re-INVITE that will not come. */
+		if (cs->xl->o.no_subscription && call->scen == XL_SUCCESS && !call->reason) {
+			call_fail(call, "target cancelled: the platform gave the transfer up");
+			call_teardown(cs, call);
+		}
 		break;
 	case SIP_METHOD_BYE:
 		reply(cs, rx, 200, l, false, false);
@@ -1720,6 +1836,7 @@ static struct xl_call *call_start(struct xl_calls *cs, enum est_state est)
 	call->n100 = call->reinvited = call->target_invited = call->target_acked = false;
 	call->target_cancelled = call->caller_got_bye = call->wrong_number = false;
 	call->early_bye_pending = false;
+	call->ep_got_bye = call->reinvite_offer = call->target_refusal_acked = false;
 	call->refer_code = call->final_status = call->notifies = 0;
 	call->prov_sent = 0;
 	call->prov_repeats = call->n18x = call->first18x = 0;
@@ -1854,6 +1971,9 @@ void xl_calls_abort(struct xl *xl)
 	}
 }
 
+/* Each role's SDP has its own media port: a re-INVITE's offer shows whose it is. */
+#define SDP_PORT(role) (40000u + 2u * (role))
+
 static void sdp_write(char *out, size_t cap, const struct xl_addr *a, unsigned port)
 {
 	const char *fam = a->ipv6 ? "IP6" : "IP4";
@@ -1907,11 +2027,12 @@ int xl_calls_init(struct xl *xl)
 
 		snprintf(cs->via[r], sizeof(cs->via[r]), "SIP/2.0/UDP %s;branch=z9hG4bK", a->hostport);
 		snprintf(cs->contact[r], sizeof(cs->contact[r]), "<sip:%s@%s>", users[r], a->hostport);
-		sdp_write(cs->sdp[r], sizeof(cs->sdp[r]), a, 40000 + 2 * r);
+		sdp_write(cs->sdp[r], sizeof(cs->sdp[r]), a, SDP_PORT(r));
 		cs->s_via[r] = cs_str(cs->via[r]);
 		cs->s_contact[r] = cs_str(cs->contact[r]);
 		cs->s_sdp[r] = cs_str(cs->sdp[r]);
 	}
+	snprintf(cs->target_mline, sizeof(cs->target_mline), "m=audio %u ", SDP_PORT(XL_TARGET));
 	snprintf(cs->a_ruri, sizeof(cs->a_ruri), "sip:%s@%s", o->number, o->target.hostport);
 	snprintf(cs->a_to, sizeof(cs->a_to), "<sip:%s@%s>", o->number, o->target.host);
 	snprintf(cs->refer_to, sizeof(cs->refer_to), "<sip:%s@%s>", o->refer_number, o->refer_domain);

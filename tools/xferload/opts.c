@@ -87,7 +87,24 @@ void xl_usage(FILE *f)
 "                         platform NOTIFYs each: success and busy calls must\n"
 "                         see NOTIFY 100, K NOTIFYs 18x (the first 180), then\n"
 "                         the final, in CSeq order (the count is not checked\n"
-"                         with --loss); earlybye's target sends 180 only\n"
+"                         with --loss; nor with --no-subscription, which has\n"
+"                         no NOTIFYs); earlybye's target sends 180 only\n"
+"  --no-subscription      the REFER carries Refer-Sub: false (RFC 4488): the\n"
+"                         platform must answer 202 with Refer-Sub: false and\n"
+"                         send no NOTIFY (one that comes anyway is answered\n"
+"                         200 and fails its call). The scenarios are judged\n"
+"                         without NOTIFYs:\n"
+"                           success   the caller is re-INVITEd with the\n"
+"                                     target's offer, the target's 200 is\n"
+"                                     ACKed (counted as a transfer), the\n"
+"                                     platform sends BYE to the endpoint\n"
+"                           busy      the target's 486 is ACKed; the endpoint,\n"
+"                                     still up, hangs up after --hold\n"
+"                           noanswer  the target gets CANCEL; the endpoint,\n"
+"                                     still up, hangs up after --hold\n"
+"                           earlybye, badrefer  as without it\n"
+"                         REFER->NOTIFY latencies get no samples (default:\n"
+"                         off, the REFER asks for the subscription)\n"
 "Established calls (idle calls the platform holds during the load):\n"
 "  --established N        before the load, set up N ordinary calls (caller\n"
 "                         INVITE, the endpoint answers, ACKs) that are never\n"
@@ -127,9 +144,10 @@ void xl_usage(FILE *f)
 "                         used during the load (first call started to last\n"
 "                         call finished), per call; and apart, while the\n"
 "                         established calls were set up. Its resident memory\n"
-"                         (VmRSS) at the start, when the load starts (after\n"
-"                         --settle) and at the end, and the growth per\n"
-"                         established call\n"
+"                         (VmRSS) at the start, when the last established\n"
+"                         call is up (before --settle), when the load starts\n"
+"                         (after --settle) and at the end, and the growth per\n"
+"                         established call to either of the middle two\n"
 "  --quiet                no progress line and no text summary (failures and\n"
 "                         errors are still printed)\n"
 "  -h, --help             this help\n"
@@ -358,7 +376,7 @@ enum {
 	O_TARGET = 256, O_CALLER, O_ENDPOINT, O_GATEWAY, O_NUMBER, O_DOMAIN, O_REFER_NUMBER,
 	O_RATE, O_CONCURRENT, O_CALLS, O_DURATION, O_HOLD, O_REFER_AFTER, O_RING, O_T1,
 	O_CALL_TIMEOUT, O_MIX, O_JSON, O_QUIET, O_PID, O_LOSS, O_ESTABLISHED, O_ESTABLISHED_RATE,
-	O_SETTLE, O_PROVISIONALS,
+	O_SETTLE, O_PROVISIONALS, O_NO_SUBSCRIPTION,
 };
 
 static void defaults(struct xl_opts *o)
@@ -408,6 +426,7 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 		{ "established-rate", required_argument, NULL, O_ESTABLISHED_RATE },
 		{ "settle", required_argument, NULL, O_SETTLE },
 		{ "provisionals", required_argument, NULL, O_PROVISIONALS },
+		{ "no-subscription", no_argument, NULL, O_NO_SUBSCRIPTION },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -547,6 +566,9 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 				return bad("provisionals", optarg, "expected an integer from 1 to 100");
 			o->provisionals = (uint32_t)v;
 			break;
+		case O_NO_SUBSCRIPTION:
+			o->no_subscription = true;
+			break;
 		case O_QUIET:
 			o->quiet = true;
 			break;
@@ -556,10 +578,18 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 		case ':':
 			fprintf(stderr, "xferload: %s needs a value\nTry 'xferload --help'.\n", name);
 			return 2;
-		default:
+		default: {
+			/* "--switch=VALUE": getopt_long returns '?' with optopt set
+			 * to the switch (an unknown option leaves it 0). */
+			const char *eq = strchr(name, '=');
+
+			for (const struct option *l = longs; eq && name[1] == '-' && l->name; l++)
+				if (l->has_arg == no_argument && l->val == optopt)
+					return bad(l->name, eq + 1, "expected no value (a switch)");
 			fprintf(stderr, "xferload: unknown option '%s'\nTry 'xferload --help'.\n",
 				name);
 			return 2;
+		}
 		}
 	}
 	if (optind < argc) {

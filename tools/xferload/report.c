@@ -139,14 +139,15 @@ static double span_s(uint64_t from_us, uint64_t to_us)
 }
 
 /* The platform's resident memory per established call: what it grew by
- * from the start to just before the load, over the calls that were up. */
-static bool rss_per_call(const struct xl *xl, const struct xl_cpu *cpu, double *bytes)
+ * from the start to kb (when the calls were up, or just before the load),
+ * over the calls that were up. */
+static bool rss_per_call(const struct xl *xl, const struct xl_cpu *cpu, long kb, double *bytes)
 {
 	const struct xl_est_stats *est = &xl->st.est;
 
-	if (!est->up || cpu->rss_kb_start < 0 || cpu->rss_kb_loaded < 0)
+	if (!est->up || cpu->rss_kb_start < 0 || kb < 0)
 		return false;
-	*bytes = (double)(cpu->rss_kb_loaded - cpu->rss_kb_start) * 1024.0 / (double)est->up;
+	*bytes = (double)(kb - cpu->rss_kb_start) * 1024.0 / (double)est->up;
 	return true;
 }
 
@@ -154,7 +155,7 @@ static void text_established(const struct xl *xl, FILE *f, const struct xl_cpu *
 {
 	const struct xl_est_stats *est = &xl->st.est;
 	const struct xl_hist *h = &est->invite_200;
-	double per_call;
+	double per_call, per_call_up;
 
 	if (xl->o.established)
 		fprintf(f, "  established: %u asked at %.0f/s: %llu up, %llu failed in %.2f s "
@@ -168,16 +169,19 @@ static void text_established(const struct xl *xl, FILE *f, const struct xl_cpu *
 			span_s(est->first_bye_us, est->teardown_end_us));
 	if (!cpu->have_peer)
 		return;
-	fprintf(f, "  platform pid %d: VmRSS %ld kB at the start, %ld kB when the load started, %ld "
-		   "kB at the end; CPU %.3f s in the load (%.2f s)",
-		xl->o.pid, cpu->rss_kb_start, cpu->rss_kb_loaded, cpu->rss_kb_end, cpu->peer_total_s,
-		cpu->load_s);
+	fprintf(f, "  platform pid %d: VmRSS %ld kB at the start, %ld kB when the established "
+		   "calls were up, %ld kB when the load started, %ld kB at the end; CPU %.3f s in "
+		   "the load (%.2f s)",
+		xl->o.pid, cpu->rss_kb_start, cpu->rss_kb_up, cpu->rss_kb_loaded, cpu->rss_kb_end,
+		cpu->peer_total_s, cpu->load_s);
 	if (xl->o.established) {
 		fprintf(f, ", %.3f s setting up the established calls (%.1f us per call)",
 			cpu->peer_establish_s,
 			est->up ? cpu->peer_establish_s * 1e6 / (double)est->up : 0);
-		if (rss_per_call(xl, cpu, &per_call))
-			fprintf(f, "; RSS per established call %.0f B", per_call);
+		if (rss_per_call(xl, cpu, cpu->rss_kb_up, &per_call_up))
+			fprintf(f, "; RSS per established call %.0f B when up", per_call_up);
+		if (rss_per_call(xl, cpu, cpu->rss_kb_loaded, &per_call))
+			fprintf(f, ", %.0f B when the load started", per_call);
 	}
 	fputc('\n', f);
 }
@@ -303,6 +307,7 @@ static json_t *opts_json(const struct xl_opts *o)
 	json_object_set_new(j, "established_rate", json_real(o->established_rate));
 	json_object_set_new(j, "settle_s", json_real(o->settle_s));
 	json_object_set_new(j, "provisionals", json_integer(o->provisionals));
+	json_object_set_new(j, "no_subscription", json_boolean(o->no_subscription));
 	return j;
 }
 
@@ -367,10 +372,15 @@ static json_t *platform_json(const struct xl *xl, const struct xl_cpu *cpu)
 
 	json_object_set_new(o, "pid", json_integer(xl->o.pid));
 	json_object_set_new(o, "rss_kb_start", kb_json(cpu->rss_kb_start));
+	json_object_set_new(o, "rss_kb_up", kb_json(cpu->rss_kb_up));
 	json_object_set_new(o, "rss_kb_loaded", kb_json(cpu->rss_kb_loaded));
 	json_object_set_new(o, "rss_kb_end", kb_json(cpu->rss_kb_end));
 	json_object_set_new(o, "rss_bytes_per_established_call",
-			    rss_per_call(xl, cpu, &per_call) ? json_real(per_call) : json_null());
+			    rss_per_call(xl, cpu, cpu->rss_kb_loaded, &per_call) ? json_real(per_call)
+										 : json_null());
+	json_object_set_new(o, "rss_bytes_per_established_call_up",
+			    rss_per_call(xl, cpu, cpu->rss_kb_up, &per_call) ? json_real(per_call)
+									     : json_null());
 	json_object_set_new(o, "cpu_us_establish",
 			    json_integer((json_int_t)(cpu->peer_establish_s * 1e6 + 0.5)));
 	json_object_set_new(o, "cpu_us_load",

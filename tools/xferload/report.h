@@ -17,6 +17,8 @@ struct xl_cpu {
 	double peer_total_s;            /* its CPU clock: exact */
 	double peer_establish_s;        /* its CPU clock while the established calls set up */
 	long rss_kb_start;              /* --pid's VmRSS at the start; -1 unknown */
+	long rss_kb_up;                 /* when the last established call came up (or failed),
+					 * before --settle */
 	long rss_kb_loaded;             /* just before the load (established up, settled) */
 	long rss_kb_end;                /* after the established calls were hung up */
 	double load_s;                  /* the load's duration */

@@ -15,7 +15,8 @@
 /* The three peers xferload plays, one UDP socket each (same index). */
 enum xl_role { XL_CALLER, XL_ENDPOINT, XL_TARGET, XL__ROLES };
 
-/* What the target and the endpoint do in one call (--mix). */
+/* What the target and the endpoint do in one call (--mix); with
+ * --no-subscription the same, without the NOTIFYs. */
 enum xl_scenario {
 	XL_SUCCESS,  /* target answers: NOTIFY 200, caller re-INVITEd, endpoint hung up */
 	XL_BUSY,     /* target answers 486: NOTIFY 486, the endpoint hangs up */
@@ -65,6 +66,7 @@ struct xl_opts {
 	double established_rate;          /* their INVITEs, and later BYEs, per second */
 	double settle_s;                  /* wait between them being up and the load */
 	uint32_t provisionals;            /* 18x the target sends before its final */
+	bool no_subscription;             /* REFER with Refer-Sub: false (RFC 4488): no NOTIFYs */
 	bool quiet;
 };
 
@@ -106,7 +108,8 @@ struct xl_stats {
 	uint64_t started, finished, ok, failed;
 	uint64_t first_start_us, last_start_us; /* the start window: the achieved rate */
 	uint64_t scen_started[XL__SCENARIOS], scen_ok[XL__SCENARIOS], scen_failed[XL__SCENARIOS];
-	uint64_t transfers;               /* final NOTIFY 200 received */
+	uint64_t transfers;               /* final NOTIFY 200 received; with --no-subscription,
+					   * the target's 200 ACKed by the platform */
 	uint64_t refer_codes[XL_CODES];   /* final responses to REFER */
 	uint64_t notify_finals[XL_CODES]; /* final sipfrag status of each subscription */
 	uint64_t notifies;                /* NOTIFYs received by the endpoint (not retransmissions) */
