@@ -4,18 +4,19 @@
 
 import argparse
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchlib import (DRAIN_TIMEOUT, REPO, BenchError, cpu_ticks, head, idle_ticks, per,
+                      pinned, port_block, port_free, run_floor, stop, tail, udp_drops,
+                      verdict, wait_for)
+
 NUMBER = "+14155550100"
 
 # The issue's targets and the machine class's references.
@@ -24,63 +25,6 @@ TARGET_RATE_NO_FAIL = 5000
 REF_KAMAILIO_STATEFUL = 15.0
 REF_KAMAILIO_STATELESS = 7.0
 REF_FLOOR_US_PER_DGRAM = 1.6
-
-DRAIN_TIMEOUT = 5  # s, written into xferd's config: bounds its exit
-
-
-class BenchError(Exception):
-    """The harness could not measure (xferd did not start, crashed, ...)."""
-
-
-def port_free(port):
-    """True if 127.0.0.1:port can be bound for both UDP and TCP right now."""
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def port_block(n):
-    """The first port of n consecutive free ones, below the ephemeral range
-    (so that no client socket takes one between the check and the bind)."""
-    for _ in range(500):
-        base = random.randrange(20000, 32000 - n)
-        if all(port_free(base + i) for i in range(n)):
-            return base
-    raise BenchError(f"no block of {n} free ports on 127.0.0.1")
-
-
-def cpu_ticks(pid):
-    """utime + stime of every thread of pid, in clock ticks (proc(5))."""
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])  # fields 14 and 15
-
-
-def udp_drops():
-    """RcvbufErrors + SndbufErrors of this network namespace (/proc/net/snmp):
-    datagrams some socket here dropped for want of buffer space."""
-    try:
-        with open("/proc/net/snmp") as f:
-            rows = [l.split() for l in f if l.startswith("Udp:")]
-        d = dict(zip(rows[0][1:], (int(v) for v in rows[1][1:])))
-        return d.get("RcvbufErrors", 0) + d.get("SndbufErrors", 0)
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def idle_ticks():
-    """idle + iowait clock ticks of all CPUs since boot (/proc/stat). Idle time
-    is measured, not sampled at the tick as busy time is (which misses most of
-    a bursty load), so busy = CPUs x wall - idle is the better estimate."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:6]]
-    return v[3] + v[4]
 
 
 def sock_drops(ports):
@@ -99,54 +43,6 @@ def sock_drops(ports):
     except (OSError, ValueError, IndexError, StopIteration):
         pass
     return out
-
-
-def tail(path, lines=25):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return "(none)\n"
-
-
-def head(path, lines=25):
-    try:
-        with open(path, errors="replace") as f:
-            out = []
-            for i, line in enumerate(f):
-                if i >= lines:
-                    break
-                out.append(line)
-            return "".join(out)
-    except OSError:
-        return "(none)\n"
-
-
-def wait_for(pred, seconds, step=0.02):
-    """Poll pred until it is true or seconds have passed; returns its value."""
-    until = time.monotonic() + seconds
-    while True:
-        v = pred()
-        if v or time.monotonic() >= until:
-            return v
-        time.sleep(step)
-
-
-def stop(proc, sig=signal.SIGTERM, seconds=5):
-    """Signal one process we started, by its PID; SIGKILL if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.kill(proc.pid, sig)
-        proc.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        try:
-            os.kill(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
 
 
 def sipp_csv_last(path):
@@ -184,10 +80,6 @@ numbers = {NUMBER}
     path = d / "xferd.ini"
     path.write_text(text)
     return path
-
-
-def pinned(cmd, cpu, pin):
-    return ["taskset", "-c", str(cpu)] + cmd if pin else cmd
 
 
 def run_one(args, workers, pin, keep):
@@ -344,10 +236,6 @@ def run_load(args, workers, pin, keep, d, res, files):
     return res
 
 
-def per(a, b):
-    return a / b if b else float("nan")
-
-
 def report_run(r):
     msgs = r.get("msgs_in", 0) + r.get("msgs_out", 0)
     calls = r["ok"] or r.get("x_calls", 0)
@@ -395,38 +283,20 @@ def report_run(r):
     print()
 
 
-def run_floor(args):
-    try:
-        out = subprocess.run([args.udp_echo, "--seconds", str(args.seconds)],
-                             capture_output=True, text=True, timeout=args.seconds + 30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        print(f"udp_echo: {e}")
-        return None
-    m = re.search(r"us_per_echo=([\d.]+) us_per_datagram=([\d.]+)", out.stdout)
-    if out.returncode or not m:
-        print(f"udp_echo failed (exit {out.returncode}):\n{out.stdout}{out.stderr}")
-        return None
-    return float(m.group(1)), float(m.group(2))
-
-
-def verdict(ok):
-    return "met" if ok else "MISSED"
-
-
 def summary(runs, floor):
     print(f"{'workers':>7} {'rate':>6} {'attempted':>9} {'ok':>7} {'failed':>6} {'calls/s':>8} "
           f"{'µs/call':>8} {'msgs/call':>9} {'µs/msg':>7} {'xfloor':>6} {'handoffs/call':>13}")
     for r in runs:
-        ratio = per(r["us_msg"], floor[1]) if floor else float("nan")
+        ratio = per(r["us_msg"], floor['us_per_datagram']) if floor else float("nan")
         print(f"{r['workers']:>7} {r['rate']:>6} {r['attempted']:>9} {r['ok']:>7} {r['failed']:>6} "
               f"{r['cps']:>8.1f} {r['us_call']:>8.1f} {r['msgs_call']:>9.2f} {r['us_msg']:>7.2f} "
               f"{ratio:>6.2f} {r['handoffs_call']:>13.3f}")
     print()
     if floor:
-        print(f"floor (udp_echo, same seconds): {floor[1]:.2f} µs CPU per datagram "
-              f"({floor[0]:.2f} µs per echo, receive+send)")
+        print(f"floor (udp_echo, same seconds): {floor['us_per_datagram']:.2f} µs CPU per datagram "
+              f"({floor['us_per_echo']:.2f} µs per echo, receive+send)")
     for r in runs:
-        ratio = per(r["us_msg"], floor[1]) if floor else float("nan")
+        ratio = per(r["us_msg"], floor['us_per_datagram']) if floor else float("nan")
         line = (f"workers={r['workers']} {r['rate']} calls/s: {r['us_msg']:.2f} µs/msg "
                 f"= {ratio:.2f}x floor; target: <= {TARGET_US_PER_MSG:.0f} µs xferd CPU per SIP "
                 f"message {verdict(r['us_msg'] <= TARGET_US_PER_MSG)}")
@@ -479,7 +349,7 @@ def main():
             continue
         report_run(r)
         runs.append(r)
-    floor = run_floor(args)
+    floor = run_floor(args.udp_echo, args.seconds)
     if runs:
         summary(runs, floor)
     return status
