@@ -84,6 +84,7 @@ for opt in established established-rate settle provisionals no-subscription; do
 	check "--help documents --$opt" "$(grep -c -- "^  --$opt " "$tmp/help")" 1
 done
 check "--help documents rss when up" "$(grep -c -- 'when the last established' "$tmp/help")" 1
+check "--help says how latencies are measured" "$(grep -c -- 'SO_TIMESTAMPNS' "$tmp/help")" 1
 bad_value() { # option value message
 	"$xferload" "--$1" "$2" >/dev/null 2>"$tmp/err"
 	check "bad --$1 '$2' exit" $? 2
@@ -134,6 +135,13 @@ check "transfers" "$(j .calls.transfers)" 40
 check "INVITE->200 samples" "$(j .latency_us.invite_200.count)" 50
 check "REFER->NOTIFY 200 samples" "$(j .latency_us.refer_notify_200.count)" 40
 check "percentiles ordered" "$(j '.latency_us.refer_202 | (.p50 <= .p90 and .p90 <= .p99 and .p99 <= .p99_9 and .p99_9 <= .max)')" true
+# Latencies end at the kernel's receive time (SO_TIMESTAMPNS): every sample
+# has one; the loop's time is only the fallback for a datagram without.
+check "latency clock: kernel_rx > 0" "$(j '.latency_clock.kernel_rx > 0')" true
+check "latency clock: loop" "$(j .latency_clock.loop)" 0
+check "latency clock: one per sample" "$(j '.latency_clock.kernel_rx + .latency_clock.loop ==
+	([.latency_us[].count] | add)')" true
+check "latency clock: datagrams untimed" "$(j .messages.untimed)" 0
 
 # 20 established calls held up through 10 transfers: counted apart, hung up
 # at the end; the platform's memory and CPU by phase. --concurrent 4 limits

@@ -134,7 +134,11 @@ struct xl_call {
 	uint16_t n18x, first18x;   /* first18x: the status of the lowest CSeq's 18x */
 	uint32_t cseq_100, cseq_18x_min, cseq_18x_max, cseq_final;
 	uint32_t refer_cseq;
-	uint64_t t0_us, refer_us;
+	/* CLOCK_MONOTONIC ns: the submit that carried the INVITE, the REFER
+	 * (the loop's time until then). A stamp still pending when the call
+	 * ends and its slot is reused lands in the new call's: harmless, its
+	 * INVITE leaves in that same submit and its REFER sets refer_ns anew. */
+	uint64_t t0_ns, refer_ns;
 	uint64_t ring_ms0;         /* target: when it sent 180 */
 	struct xl_leg leg[XL__ROLES];
 	struct wheel_timer deadline;
@@ -172,6 +176,7 @@ struct xl_calls {
 	struct str s_via[XL__ROLES], s_contact[XL__ROLES], s_sdp[XL__ROLES];
 	/* Parse space: the datagram being handled, and a saved INVITE. */
 	struct sip_msg rx_msg, saved_msg;
+	uint64_t rx_ns;                 /* its kernel receive time; 0: none, or no datagram */
 };
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
@@ -184,6 +189,37 @@ static uint64_t now_ms(const struct xl_calls *cs)
 static struct str cs_str(const char *s)
 {
 	return str_make(s, strlen(s));
+}
+
+/* ---- latencies ---- */
+
+/* When what is being handled arrived (CLOCK_MONOTONIC ns): the kernel's
+ * receive time of the datagram, which leaves xferload's own wake-up (an
+ * idle CPU's: tens of µs, more on some VMs) out of the latencies; else the
+ * loop's time, read after it woke. *kernel says which. */
+static uint64_t arrival_ns(const struct xl_calls *cs, uint64_t sent_ns, bool *kernel)
+{
+	*kernel = cs->rx_ns && cs->rx_ns >= sent_ns;
+	return *kernel ? cs->rx_ns : cs->xl->now_us * 1000u;
+}
+
+static uint64_t ns_to_us(uint64_t sent_ns, uint64_t at_ns)
+{
+	return at_ns > sent_ns ? (at_ns - sent_ns + 500) / 1000 : 0;
+}
+
+/* A sample of the load's latency i: from sent_ns to now's arrival. */
+static void lat_add(struct xl_calls *cs, enum xl_lat i, uint64_t sent_ns)
+{
+	struct xl_stats *st = &cs->xl->st;
+	bool kernel;
+	uint64_t at = arrival_ns(cs, sent_ns, &kernel);
+
+	if (kernel)
+		st->lat_kernel_rx++;
+	else
+		st->lat_loop++;
+	xl_hist_add(&st->lat[i], ns_to_us(sent_ns, at));
 }
 
 /* ---- identities ---- */
@@ -877,6 +913,7 @@ static void est_finish(struct xl_calls *cs, struct xl_call *call)
 static void est_check_up(struct xl_calls *cs, struct xl_call *call)
 {
 	struct xl_est_stats *est = &cs->xl->st.est;
+	bool kernel;
 
 	if (call->est != EST_SETUP || call->reason || call->leg[XL_CALLER].state != CA_UP ||
 	    call->leg[XL_ENDPOINT].state != EP_UP || call->leg[XL_ENDPOINT].held)
@@ -884,7 +921,8 @@ static void est_check_up(struct xl_calls *cs, struct xl_call *call)
 	call->est = EST_UP;
 	est->up++;
 	est->setup_end_us = cs->xl->now_us;
-	xl_hist_add(&est->invite_200, cs->xl->now_us - call->t0_us);
+	/* Not in latency_clock's counts: those are the load's samples. */
+	xl_hist_add(&est->invite_200, ns_to_us(call->t0_ns, arrival_ns(cs, call->t0_ns, &kernel)));
 	cs->est_pending--;
 	wheel_timer_cancel(&call->deadline);
 }
@@ -1143,7 +1181,7 @@ static void caller_on_response(struct xl_calls *cs, struct xl_call *call, const 
 		return;
 	}
 	if (!call->est)
-		xl_hist_add(&cs->xl->st.lat[XL_LAT_INVITE_200], cs->xl->now_us - call->t0_us);
+		lat_add(cs, XL_LAT_INVITE_200, call->t0_ns);
 	l->to = arena_copy(call, sip_msg_hdr_first(m, SIP_HDR_TO)->value);
 	leg_set_target(l, m, true, true);
 	caller_send_ack(cs, l, rx, true);
@@ -1239,11 +1277,12 @@ static void ep_send_refer(struct xl_calls *cs, struct xl_call *call)
 	sip_build_header(&b, STR("Referred-By"), cs_str(cs->referred_by));
 	if (cs->xl->o.no_subscription)
 		sip_build_header(&b, STR("Refer-Sub"), STR("false"));
+	call->refer_ns = cs->xl->now_us * 1000u;
+	o->sent_ns = &call->refer_ns;
 	if (!msg_send(cs, o, &b, STR_NULL, STR_NULL, l, HELD_REQUEST, 'R', l->cseq))
 		return;
 	call->refer_state = RF_SENT;
 	call->refer_cseq = l->cseq;
-	call->refer_us = cs->xl->now_us;
 }
 
 /* The endpoint hangs up after --hold: the caller is still its (failed
@@ -1304,7 +1343,7 @@ static void ep_on_response(struct xl_calls *cs, struct xl_call *call, const stru
 		cs->xl->st.refer_codes[st]++;
 	if (st < 300) {
 		call->refer_state = RF_ACCEPTED;
-		xl_hist_add(&cs->xl->st.lat[XL_LAT_REFER_202], cs->xl->now_us - call->refer_us);
+		lat_add(cs, XL_LAT_REFER_202, call->refer_ns);
 		if (cs->xl->o.no_subscription && !refer_sub_false(rx->m)) {
 			/* RFC 4488 §4: a 2xx without it promises NOTIFYs. */
 			call_fail(call, "%u without Refer-Sub: false", st);
@@ -1351,7 +1390,7 @@ static void ep_on_notify(struct xl_calls *cs, struct xl_call *call, const struct
 	if (f.status == 100 && !call->n100) {
 		call->n100 = true;
 		call->cseq_100 = cseq;
-		xl_hist_add(&xl->st.lat[XL_LAT_NOTIFY_100], xl->now_us - call->refer_us);
+		lat_add(cs, XL_LAT_NOTIFY_100, call->refer_ns);
 	}
 	if (f.status > 100 && f.status < 200 && !terminated) {
 		if (!call->n18x++ || cseq < call->cseq_18x_min) {
@@ -1369,7 +1408,7 @@ static void ep_on_notify(struct xl_calls *cs, struct xl_call *call, const struct
 		xl->st.notify_finals[f.status]++;
 	if (f.status == 200) {
 		xl->st.transfers++;
-		xl_hist_add(&xl->st.lat[XL_LAT_NOTIFY_200], xl->now_us - call->refer_us);
+		lat_add(cs, XL_LAT_NOTIFY_200, call->refer_ns);
 		if (call->scen != XL_SUCCESS)
 			call_fail(call, "final NOTIFY 200, expected a failure");
 		return;
@@ -1729,10 +1768,24 @@ static void stray_ack(struct xl_calls *cs, unsigned sock, const union xl_sa *fro
 	msg_send(cs, o, &b, STR_NULL, STR_NULL, NULL, HELD_NONE, 0, 0);
 }
 
+static void on_datagram(struct xl *xl, unsigned sock, const union xl_sa *from,
+			socklen_t fromlen, const char *buf, size_t len);
+
 void xl_calls_on_datagram(void *ctx, unsigned sock, const union xl_sa *from, socklen_t fromlen,
-			  const char *buf, size_t len)
+			  const char *buf, size_t len, uint64_t rx_ns)
 {
 	struct xl *xl = ctx;
+
+	/* Seen by the latency samples taken while it is handled; a timer's
+	 * handler, outside, finds 0 and takes the loop's time. */
+	xl->calls->rx_ns = rx_ns;
+	on_datagram(xl, sock, from, fromlen, buf, len);
+	xl->calls->rx_ns = 0;
+}
+
+static void on_datagram(struct xl *xl, unsigned sock, const union xl_sa *from,
+			socklen_t fromlen, const char *buf, size_t len)
+{
 	struct xl_calls *cs = xl->calls;
 	struct sip_core c;
 	struct rx rx = { .sock = sock, .m = &cs->rx_msg, .c = &c };
@@ -1842,8 +1895,8 @@ static struct xl_call *call_start(struct xl_calls *cs, enum est_state est)
 	call->prov_repeats = call->n18x = call->first18x = 0;
 	call->cseq_100 = call->cseq_18x_min = call->cseq_18x_max = call->cseq_final = 0;
 	call->refer_cseq = 0;
-	call->t0_us = xl->now_us;
-	call->refer_us = 0;
+	call->t0_ns = xl->now_us * 1000u;
+	call->refer_ns = 0;
 	call->arena_n = 0;
 	for (unsigned r = 0; r < XL__ROLES; r++) {
 		struct xl_leg *l = &call->leg[r];
@@ -1888,6 +1941,7 @@ static struct xl_call *call_start(struct xl_calls *cs, enum est_state est)
 	if (o) {
 		sip_build_header(&b, STR("Contact"), cs->s_contact[XL_CALLER]);
 		sip_build_header(&b, STR("Allow"), STR("INVITE, ACK, BYE, CANCEL, OPTIONS"));
+		o->sent_ns = &call->t0_ns;
 	}
 	if (!o || !msg_send(cs, o, &b, STR("application/sdp"), cs->s_sdp[XL_CALLER], a,
 			    HELD_INVITE, 'I', 1)) {

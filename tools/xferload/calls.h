@@ -30,9 +30,10 @@ unsigned xl_calls_active(const struct xl *xl);
 unsigned xl_calls_established_active(const struct xl *xl);
 unsigned xl_calls_established_pending(const struct xl *xl);
 
-/* io.h's on_datagram: ctx is the struct xl, sock an enum xl_role. */
+/* io.h's on_datagram: ctx is the struct xl, sock an enum xl_role. The
+ * latencies end at rx_ns, or at the loop's time (now_us) if it is 0. */
 void xl_calls_on_datagram(void *ctx, unsigned sock, const union xl_sa *from, socklen_t fromlen,
-			  const char *buf, size_t len);
+			  const char *buf, size_t len, uint64_t rx_ns);
 
 /* Finish every call in flight as failed, reason "aborted". */
 void xl_calls_abort(struct xl *xl);

@@ -1,9 +1,11 @@
 /* io.c: the io_uring loop's I/O half, as engine/worker.c does it: a provided
- * buffer ring registered by hand (liburing 2.3), multishot recvmsg, sendmsg SQEs. */
+ * buffer ring registered by hand (liburing 2.3), multishot recvmsg, sendmsg SQEs;
+ * receive times from the kernel (SO_TIMESTAMPNS, in the buffer's cmsg area). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -18,17 +20,46 @@ enum { TAG_RECV = 1, TAG_SEND = 2, TAG_MASK = 7 };
 #define BR_SIZE 4096
 #define OUT_CHUNK 512
 #define SOCK_BUF (16 << 20)
+/* A provided buffer holds struct io_uring_recvmsg_out, the name, the cmsgs,
+ * the payload, each area as long as the msghdr template says. The name's is
+ * rounded up so that the cmsghdr after it is aligned. */
+#define RX_NAMELEN ((socklen_t)((sizeof(union xl_sa) + sizeof(size_t) - 1) & \
+				~(sizeof(size_t) - 1)))
+#define RX_CONTROLLEN CMSG_SPACE(sizeof(struct timespec))
 
 struct xl_out_chunk {
 	struct xl_out_chunk *next;
 	struct xl_out out[OUT_CHUNK];
 };
 
+static uint64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Just before a submit: the queued sends leave in it (UDP sendmsg SQEs are
+ * issued inline, in io_uring_enter), so their send time is now. */
+static void stamps_write(struct xl_io *io)
+{
+	uint64_t now;
+
+	if (!io->nstamps)
+		return;
+	now = clock_ns(CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < io->nstamps; i++)
+		*io->stamps[i] = now;
+	io->nstamps = 0;
+}
+
 static struct io_uring_sqe *sqe_get(struct xl_io *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
 
 	if (!sqe) {
+		stamps_write(io);
 		io_uring_submit(&io->ring);
 		sqe = io_uring_get_sqe(&io->ring);
 	}
@@ -38,7 +69,7 @@ static struct io_uring_sqe *sqe_get(struct xl_io *io)
 static int udp_open(union xl_sa *sa, socklen_t len)
 {
 	int fd = socket(sa->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int bufsz = SOCK_BUF, zero = 0;
+	int bufsz = SOCK_BUF, zero = 0, one = 1;
 	socklen_t l = len;
 
 	if (fd < 0)
@@ -48,6 +79,9 @@ static int udp_open(union xl_sa *sa, socklen_t len)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz)))
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	/* The kernel's receive time with each datagram (rx_time_ns); should
+	 * this fail, latencies take the loop's time, and the report says so. */
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (sa->sa.sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (bind(fd, &sa->sa, len) < 0 || getsockname(fd, &sa->sa, &l) < 0) {
@@ -130,6 +164,13 @@ int xl_io_init(struct xl_io *io, union xl_sa local[XL_SOCKS], const socklen_t le
 	io->ctx = ctx;
 	for (unsigned i = 0; i < XL_SOCKS; i++)
 		io->fd[i] = -1;
+	io->real_off_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+	/* Sends are stamped at most once per SQE queued and the stamps are
+	 * written at every submit: the SQ ring's size bounds them. */
+	*what = "allocate";
+	io->stamps = calloc(RING_ENTRIES, sizeof(*io->stamps));
+	if (!io->stamps)
+		return -ENOMEM;
 	for (unsigned i = 0; i < XL_SOCKS; i++) {
 		io->fd[i] = udp_open(&local[i], len[i]);
 		if (io->fd[i] < 0) {
@@ -147,7 +188,8 @@ int xl_io_init(struct xl_io *io, union xl_sa local[XL_SOCKS], const socklen_t le
 	if (r)
 		return r;
 	for (unsigned i = 0; i < XL_SOCKS; i++) {
-		io->rx_msg[i].msg_namelen = sizeof(union xl_sa);
+		io->rx_msg[i].msg_namelen = RX_NAMELEN;
+		io->rx_msg[i].msg_controllen = RX_CONTROLLEN;
 		recv_arm(io, i);
 	}
 	return 0;
@@ -187,6 +229,7 @@ static void recv_cancel_all(struct xl_io *io)
 
 void xl_io_free(struct xl_io *io)
 {
+	io->nstamps = 0;
 	if (io->ring.ring_fd > 0) {
 		if (io->br)
 			recv_cancel_all(io);
@@ -198,6 +241,8 @@ void xl_io_free(struct xl_io *io)
 	if (io->br)
 		munmap(io->br, BR_ENTRIES * sizeof(struct io_uring_buf));
 	free(io->br_mem);
+	free(io->stamps);
+	io->stamps = NULL;
 	while (io->chunks) {
 		struct xl_out_chunk *c = io->chunks;
 
@@ -226,6 +271,7 @@ struct xl_out *xl_io_out(struct xl_io *io)
 		o = io->free_out;
 	}
 	io->free_out = o->next;
+	o->sent_ns = NULL;
 	return o;
 }
 
@@ -244,6 +290,12 @@ void xl_io_send(struct xl_io *io, struct xl_out *o)
 				 .msg_iov = &o->iov, .msg_iovlen = 1 };
 	io_uring_prep_sendmsg(sqe, io->fd[o->sock], &o->mh, 0);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)o | TAG_SEND);
+	if (o->sent_ns) {
+		if (io->nstamps < RING_ENTRIES)
+			io->stamps[io->nstamps++] = o->sent_ns;
+		else /* cannot happen (see xl_io_init); a stamp now is close */
+			*o->sent_ns = clock_ns(CLOCK_MONOTONIC);
+	}
 	io->inflight++;
 	io->sends++;
 }
@@ -255,7 +307,43 @@ void xl_io_wait(struct xl_io *io, uint64_t timeout_us)
 	struct io_uring_cqe *cqe;
 
 	io->waits++;
+	stamps_write(io);
 	io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1, &ts, NULL);
+	/* The kernel stamps datagrams with CLOCK_REALTIME; the loop, its timers
+	 * and the send stamps use CLOCK_MONOTONIC, which no one can set. Rather
+	 * than taking latency times in CLOCK_REALTIME (an NTP step between a
+	 * send and its answer would spoil that sample, even make it negative),
+	 * receive times are converted with the clocks' offset, read again after
+	 * every wake-up: a step spoils at most the datagrams of one batch, and
+	 * slewing (500 ppm at most) moves the offset by under 0.5 µs in the
+	 * millisecond at most between a datagram's arrival and its reaping. */
+	io->real_off_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+}
+
+/* The kernel's receive time of a datagram, in CLOCK_MONOTONIC ns; 0 if
+ * its cmsg is missing (SO_TIMESTAMPNS refused, or cut: MSG_CTRUNC). */
+static uint64_t rx_time_ns(struct xl_io *io, struct io_uring_recvmsg_out *o, struct msghdr *mh)
+{
+	struct cmsghdr *first = io_uring_recvmsg_cmsg_firsthdr(o, mh), *c;
+
+	if (o->flags & MSG_CTRUNC)
+		return 0;
+	for (c = first; c; c = io_uring_recvmsg_cmsg_nexthdr(o, mh, c)) {
+		struct timespec ts;
+		int64_t mono;
+
+		/* liburing checks the next header's start, not that the
+		 * first's length stays within what the kernel wrote. */
+		if ((size_t)((char *)c - (char *)first) + c->cmsg_len > o->controllen)
+			return 0;
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		mono = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - io->real_off_ns;
+		return mono > 0 ? (uint64_t)mono : 0;
+	}
+	return 0;
 }
 
 static void on_recv(struct xl_io *io, unsigned s, struct io_uring_cqe *cqe)
@@ -269,10 +357,15 @@ static void on_recv(struct xl_io *io, unsigned s, struct io_uring_cqe *cqe)
 		if (o && (o->flags & MSG_TRUNC)) {
 			io->truncated++;
 		} else if (o) {
+			uint64_t rx_ns = rx_time_ns(io, o, &io->rx_msg[s]);
+
 			io->recvs++;
+			if (!rx_ns)
+				io->rx_untimed++;
 			io->on_datagram(io->ctx, s, io_uring_recvmsg_name(o), o->namelen,
 					io_uring_recvmsg_payload(o, &io->rx_msg[s]),
-					io_uring_recvmsg_payload_length(o, cqe->res, &io->rx_msg[s]));
+					io_uring_recvmsg_payload_length(o, cqe->res, &io->rx_msg[s]),
+					rx_ns);
 		}
 		br_recycle(io, bid);
 	}

@@ -221,6 +221,9 @@ void xl_report_text(const struct xl *xl, FILE *f, double elapsed_s, const struct
 			fprintf(f, " %9.3f", ms(xl_hist_quantile(h, quantiles[q])));
 		fprintf(f, " %9.3f\n", ms(h->max));
 	}
+	fprintf(f, "  latencies end at the kernel's receive time: %llu samples; at xferload's "
+		   "wake-up (no timestamp): %llu\n",
+		(unsigned long long)st->lat_kernel_rx, (unsigned long long)st->lat_loop);
 	fprintf(f, "  REFER responses:");
 	for (unsigned c = 0; c < XL_CODES; c++)
 		if (st->refer_codes[c])
@@ -426,6 +429,7 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 	json_object_set_new(msgs, "unmatched_invites", json_integer((json_int_t)st->unmatched));
 	json_object_set_new(msgs, "unparsable", json_integer((json_int_t)st->parse_errors));
 	json_object_set_new(msgs, "truncated", json_integer((json_int_t)xl->io.truncated));
+	json_object_set_new(msgs, "untimed", json_integer((json_int_t)xl->io.rx_untimed));
 	json_object_set_new(msgs, "lost_in", json_integer((json_int_t)st->lost_in));
 	json_object_set_new(msgs, "lost_out", json_integer((json_int_t)st->lost_out));
 	json_object_set_new(msgs, "send_errors", json_integer((json_int_t)xl->io.send_errors));
@@ -462,6 +466,9 @@ int xl_report_json(const struct xl *xl, const char *path, double elapsed_s,
 	json_object_set_new(root, "notifies_per_s",
 			    json_real(elapsed_s > 0 ? (double)st->notifies / elapsed_s : 0));
 	json_object_set_new(root, "latency_us", lat);
+	json_object_set_new(root, "latency_clock",
+			    json_pack("{s:I, s:I}", "kernel_rx", (json_int_t)st->lat_kernel_rx,
+				      "loop", (json_int_t)st->lat_loop));
 	json_object_set_new(root, "messages", msgs);
 	json_object_set_new(root, "loop",
 			    json_pack("{s:I, s:I, s:I, s:I}", "iterations", (json_int_t)xl->io.waits,

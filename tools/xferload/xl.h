@@ -124,6 +124,9 @@ struct xl_stats {
 	uint64_t rate_shortfall;          /* starts dropped: --concurrent or CPU held the rate back */
 	uint64_t transitions[XL__ROLES][8];
 	struct xl_hist lat[XL__LATS];
+	/* The lat[] samples whose arrival time is the kernel's receive time of
+	 * the datagram; and those that fell back on the loop's wake-up time. */
+	uint64_t lat_kernel_rx, lat_loop;
 	unsigned nreasons;
 	struct xl_reason reasons[XL_REASONS_MAX];
 	struct xl_est_stats est;
