@@ -218,11 +218,19 @@ static void call_end(struct call *call, const char *why)
 	call_unref(call);
 }
 
+/* Up, or hung up with its BYE still held for an ACK: the dialog must
+ * stay in the table for that ACK to find it. */
+static bool leg_live(const struct leg *l)
+{
+	return l->up || l->bye_pending;
+}
+
 void call_maybe_end(struct call *call, const char *why)
 {
 	if (call->state == CALL_INVITING)
 		return;
-	if (!call->a.up && !call->b.up && !call->c.up && !call->b.inv && !call->c.inv)
+	if (!leg_live(&call->a) && !leg_live(&call->b) && !leg_live(&call->c) && !call->b.inv &&
+	    !call->c.inv)
 		call_end(call, why);
 }
 

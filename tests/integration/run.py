@@ -516,6 +516,69 @@ def t_callee_hangs_up(ctx):
           % (b_inv.get("from"), CALLER))
 
 
+@test("callee_bye_before_caller_ack", transports=("udp",))
+def t_callee_bye_before_caller_ack(ctx):
+    # The endpoint hangs up as soon as xferd ACKs its 200, while the caller
+    # takes a second to ACK the 200 xferd relayed. RFC 3261 15: xferd, the
+    # UAS of the caller's leg, must not send its BYE before that ACK (or the
+    # end of its INVITE server transaction, Timer H = 64*T1): it holds the
+    # BYE and sends it when the ACK comes. The caller's scenario only
+    # expects a BYE after its ACK; an earlier one fails its call. UDP only:
+    # xferd retransmits the 200 over TCP too (13.3.1.4), and sipp over TCP
+    # aborts a call on a retransmission that comes during a pause.
+    x = ctx.start_xferd()
+    t1 = float(x.engine["t1_ms"]) / 1000
+    uas = ctx.uas("uas_bye_at_once.xml")
+    uac = ctx.uac("uac_late_ack.xml").run()
+    uas.wait()
+    inv = uac.sent(lambda m: m.method == "INVITE")[0]
+    oks = uac.received(lambda m: m.status == 200 and m.cseq[1] == "INVITE")
+    check(oks, "the caller never got the 200")
+    acks = uac.sent(lambda m: m.method == "ACK")
+    byes = uac.received(lambda m: m.method == "BYE")
+    b_byes = uas.sent(lambda m: m.method == "BYE")
+    check(b_byes, "the endpoint sent no BYE")
+    check(byes, "the caller got no BYE (the endpoint hung up %s)"
+          % ("%.0f ms before the caller's ACK" % ((acks[0].stamp - b_byes[0].stamp) * 1000)
+             if acks else "and the caller never ACKed"))
+    bye = byes[0]
+    check(acks and acks[0].stamp <= bye.stamp,
+          "xferd sent the BYE to the caller %.0f ms after its 200 and %s: a BYE on a dialog "
+          "whose 2xx is not ACKed yet (RFC 3261 15: hold it until the ACK or the end of the "
+          "INVITE server transaction)"
+          % ((bye.stamp - oks[0].stamp) * 1000,
+             "%.0f ms before the caller's ACK" % ((acks[0].stamp - bye.stamp) * 1000)
+             if acks else "before the caller ACKed at all"))
+    ack = acks[0]
+    # The premise: the endpoint did hang up while the caller had not ACKed.
+    check(b_byes[0].stamp < ack.stamp, "the endpoint's BYE went %.0f ms after the caller's ACK: "
+          "the test did not make the case it is about" % ((b_byes[0].stamp - ack.stamp) * 1000))
+    # Timer G fires at T1, 3, 7, 15*T1...: a 200 well after the ACK means
+    # xferd did not match the ACK to this call.
+    late_oks = [m for m in oks if m.stamp > ack.stamp + 4 * t1]
+    check(bye.stamp - ack.stamp < 0.5, "the held BYE reached the caller %.0f ms after its ACK, "
+          "not on the ACK (Timer H = 64*T1 = %.1f s); xferd retransmitted its 200 %d times "
+          "after the ACK" % ((bye.stamp - ack.stamp) * 1000, 64 * t1, len(late_oks)))
+    check(not late_oks, "xferd retransmitted its 200 %d times after the caller's ACK (last "
+          "%.0f ms after it)" % (len(late_oks), (late_oks[-1].stamp - ack.stamp) * 1000
+                                 if late_oks else 0))
+    check(bye.call_id == inv.call_id and bye.from_tag == oks[0].to_tag
+          and bye.to_tag == inv.from_tag,
+          "BYE to the caller has Call-ID %s, tags From %s To %s; the A dialog is %s, local %s "
+          "remote %s" % (bye.call_id, bye.from_tag, bye.to_tag, inv.call_id, oks[0].to_tag,
+                         inv.from_tag))
+    # The endpoint's own BYE is answered at once, not held with the caller's.
+    b_ok = uas.received(lambda m: m.status == 200 and m.cseq[1] == "BYE")
+    check(b_ok, "the endpoint's BYE got no 200")
+    check(b_ok[0].stamp < ack.stamp, "the endpoint's BYE was answered %.0f ms after the "
+          "caller's ACK, only once the caller's leg was done"
+          % ((b_ok[0].stamp - ack.stamp) * 1000))
+    check(uac.sent(lambda m: m.status == 200 and m.cseq[1] == "BYE"),
+          "the caller did not answer the BYE 200")
+    uac.expect_ok()
+    uas.expect_ok()
+
+
 @test("cancel_before_answer")
 def t_cancel_before_answer(ctx):
     ctx.start_xferd()
