@@ -156,47 +156,54 @@ def bench_cost(b, w, floor):
 
 
 def bench_notify(b, w):
-    """NOTIFY transactions: four runs at one transfer rate, the target sending
-    1 or K provisionals, with the subscription or with Refer-Sub: false. Each
-    extra provisional costs xferd its relay (both modes) plus, with the
-    subscription, one NOTIFY transaction (NOTIFY out, 200 in, its timers);
-    the difference of the two extras is the NOTIFY transaction alone."""
-    k, rate, s = b.a.provisionals, b.a.notify_rate, b.a.seconds
-    runs = {}
-    for sub in (True, False):
-        for prov in (1, k):
-            extra = ["--provisionals", str(prov), "--ring", "200"]
-            if not sub:
-                extra.append("--no-subscription")
-            runs[sub, prov] = b.run(w, f"notify{prov}{'s' if sub else 'n'}",
-                                    load(rate, s, extra), s + 120)
+    """NOTIFY transactions: at each --notify-rates transfers/s the target
+    sends --provisionals provisionals (each one a NOTIFY), once with the
+    subscription and once with Refer-Sub: false (no NOTIFY at all); the runs
+    alternate, --repeat times. Everything else is the same message for
+    message, so the difference of xferd's CPU per transfer over the NOTIFYs
+    per transfer is the CPU of one NOTIFY transaction (build and send the
+    NOTIFY, match its 200, cancel Timers E and F, wait out Timer K)."""
+    k, s, rows = b.a.provisionals, b.a.seconds, []
+    for rate in b.a.notify_rates:
+        reps = []
+        for rep in range(b.a.repeat):
+            pair = {}
+            for sub in (True, False):
+                extra = ["--provisionals", str(k), "--ring", "200"]
+                if not sub:
+                    extra.append("--no-subscription")
+                pair[sub] = b.run(w, f"notify{rate}{'s' if sub else 'n'}{rep}",
+                                  load(rate, s, extra), s + 120)
+            reps.append(pair)
+        rows.append(notify_row(w, rate, k, reps))
+        r = rows[-1]
+        print(f"  notify w={w} {rate} transfers/s: {r['notifies']} NOTIFYs at "
+              f"{r['notifies_per_s']:.0f}/s, {r['failed']} failed calls, "
+              f"{r['retransmissions_out']:.0f} retransmissions; µs per NOTIFY transaction "
+              f"{', '.join(f'{x:.2f}' for x in r['us_per_notify_runs'])} -> median "
+              f"{r['us_per_notify']:.2f}" + (f"  [{r['why']}]" if r["why"] else ""), flush=True)
+    return rows
 
+
+def notify_row(w, rate, k, reps):
     def per_transfer(r):
         return per(r["platform"]["cpu_us_load"], r["calls"]["ok"])
 
-    big = runs[True, k]
-    extra_sub = per_transfer(big) - per_transfer(runs[True, 1])
-    extra_nosub = per_transfer(runs[False, k]) - per_transfer(runs[False, 1])
-    m = big["metrics"]
-    sent = metric_sum(big, "xferd_notify_sent_total")
-    ok200 = sum(v for n, v in m.items()
-                if n.startswith("xferd_notify_responses_total") and 'code="200"' in n)
-    row = {"workers": w, "rate": rate, "provisionals": k,
-           "notifies": big["notifies"], "notifies_per_s": big["notifies_per_s"],
-           "xferd_notify_sent": sent, "xferd_notify_200": ok200,
-           "retransmissions_out": m.get('xferd_retransmissions_total{direction="out"}', 0),
-           "failed": sum(failures(r)[0] for r in runs.values()),
-           "why": "; ".join(failures(r)[1] for r in runs.values() if failures(r)[1]),
-           "us_per_extra_18x_with_notify": extra_sub / (k - 1),
-           "us_per_extra_18x_without": extra_nosub / (k - 1),
-           "us_per_notify": (extra_sub - extra_nosub) / (k - 1),
-           "us_per_notify_upper": per(big["platform"]["cpu_us_load"], big["notifies"])}
-    print(f"  notify w={w}: {row['notifies']} NOTIFYs at {row['notifies_per_s']:.0f}/s, "
-          f"{row['failed']} failed calls, {row['retransmissions_out']:.0f} retransmissions; "
-          f"18x relayed {row['us_per_extra_18x_without']:.2f} µs, 18x+NOTIFY "
-          f"{row['us_per_extra_18x_with_notify']:.2f} µs -> {row['us_per_notify']:.2f} µs per "
-          f"NOTIFY transaction" + (f"  [{row['why']}]" if row["why"] else ""), flush=True)
-    return [row]
+    each = sorted(per(per_transfer(p[True]) - per_transfer(p[False]),
+                      per(p[True]["notifies"], p[True]["calls"]["ok"])) for p in reps)
+    runs = [r for p in reps for r in p.values()]
+    last = reps[-1][True]
+    return {"workers": w, "rate": rate, "provisionals": k,
+            "notifies": last["notifies"], "notifies_per_s": last["notifies_per_s"],
+            "xferd_notify_sent": metric_sum(last, "xferd_notify_sent_total"),
+            "retransmissions_out": sum(
+                r["metrics"].get('xferd_retransmissions_total{direction="out"}', 0)
+                for r in runs),
+            "failed": sum(failures(r)[0] for r in runs),
+            "why": "; ".join(failures(r)[1] for r in runs if failures(r)[1]),
+            "us_per_notify_runs": each,
+            "us_per_notify": each[len(each) // 2] if len(each) % 2 else
+            (each[len(each) // 2 - 1] + each[len(each) // 2]) / 2}
 
 
 def bench_latency(b, w, rtt):
@@ -283,16 +290,17 @@ def report(res):
         out.append("")
     if res["notify"]:
         out.append(f"**NOTIFY transactions** (target ≤ {T_US_PER_NOTIFY:g} µs each; the "
-                   f"target sends {res['notify'][0]['provisionals']} provisionals instead of "
-                   f"1, with and without the subscription):")
+                   f"target sends {res['notify'][0]['provisionals']} provisionals, with and "
+                   f"without the subscription, {res['notify'][0]['provisionals'] + 2} NOTIFYs "
+                   f"per transfer):")
         out.append("")
         out.append(table(
             ["workers", "transfers/s", "NOTIFYs", "NOTIFYs/s", "failed calls",
-             "NOTIFY rtx", "µs per 18x relayed", "µs per 18x + NOTIFY", "µs per NOTIFY",
-             "verdict"],
+             "NOTIFY rtx", "µs per NOTIFY (each pair)", "median", "verdict"],
             [[r["workers"], r["rate"], r["notifies"], f"{r['notifies_per_s']:.0f}", r["failed"],
-              f"{r['retransmissions_out']:.0f}", f"{r['us_per_extra_18x_without']:.2f}",
-              f"{r['us_per_extra_18x_with_notify']:.2f}", f"{r['us_per_notify']:.2f}",
+              f"{r['retransmissions_out']:.0f}",
+              ", ".join(f"{x:.2f}" for x in r["us_per_notify_runs"]),
+              f"{r['us_per_notify']:.2f}",
               verdict(r["failed"] == 0 and r["us_per_notify"] <= T_US_PER_NOTIFY)]
              for r in res["notify"]]))
         out.append("")
@@ -368,12 +376,14 @@ def main():
                     help="comma-separated subset of cost,notify,latency,memory")
     ap.add_argument("--workers", type=ints, default=[1, 2], help="worker counts (default 1,2)")
     ap.add_argument("--seconds", type=float, default=10, help="load time per run (default 10)")
-    ap.add_argument("--rates", type=ints, default=[3000, 4000],
-                    help="cost: transfers/s (default 3000,4000)")
-    ap.add_argument("--notify-rate", type=int, default=1000,
-                    help="notify: transfers/s (default 1000)")
+    ap.add_argument("--rates", type=ints, default=[3000, 4000, 6000],
+                    help="cost: transfers/s (default 3000,4000,6000)")
+    ap.add_argument("--notify-rates", type=ints, default=[1000, 3000],
+                    help="notify: transfers/s (default 1000,3000)")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="notify: pairs of runs per rate; the median is reported (default 2)")
     ap.add_argument("--provisionals", type=int, default=21,
-                    help="notify: provisionals per target in the big runs (default 21)")
+                    help="notify: provisionals per target (default 21)")
     ap.add_argument("--latency-rate", type=int, default=1000,
                     help="latency: background transfers/s (default 1000)")
     ap.add_argument("--established", type=ints, default=[1000, 10000, 50000],
@@ -385,6 +395,9 @@ def main():
                          "64*T1 (32 s) lets their INVITE transactions end, the rest lets "
                          "jemalloc purge (default 45)")
     ap.add_argument("--json", help="write every figure as JSON to this file")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: print (and with --update-readme write) the tables "
+                         "of an earlier run's --json file")
     ap.add_argument("--update-readme", action="store_true",
                     help="rewrite the results section of bench/README.md")
     ap.add_argument("--keep", action="store_true", help="keep every run's directory")
@@ -392,8 +405,14 @@ def main():
     only = set(x for x in a.only.split(",") if x)
     if not only <= {"cost", "notify", "latency", "memory"}:
         ap.error(f"--only '{a.only}': expected a subset of cost,notify,latency,memory")
-    if a.provisionals < 2 or a.provisionals > 100:
-        ap.error("--provisionals: expected 2..100")
+    if a.provisionals < 1 or a.provisionals > 100 or a.repeat < 1:
+        ap.error("--provisionals: expected 1..100; --repeat: >= 1")
+    if a.from_json:
+        text = report(json.loads(Path(a.from_json).read_text()))
+        print(text)
+        if a.update_readme:
+            readme_update(REPO / "bench/README.md", text)
+        return 0
     build = Path(a.build)
     a.xferd, a.xferload, a.udp_echo = (build / "engine/xferd", build / "tools/xferload",
                                        build / "bench/udp_echo")

@@ -260,7 +260,8 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
-static int parse_pos_double(const char *s, double hi, double *out)
+/* A decimal up to hi: > 0, or >= 0 when zero_ok. */
+static int parse_double(const char *s, bool zero_ok, double hi, double *out)
 {
 	char *end;
 	double v;
@@ -269,23 +270,7 @@ static int parse_pos_double(const char *s, double hi, double *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (*end || errno || !isfinite(v) || v <= 0 || v > hi)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
-/* 0, or a positive decimal up to hi. */
-static int parse_nonneg_double(const char *s, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	if (!isdigit((unsigned char)s[0]) && s[0] != '.')
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end || errno || !isfinite(v) || v < 0 || v > hi)
+	if (*end || errno || !isfinite(v) || v < 0 || (v == 0 && !zero_ok) || v > hi)
 		return -ERANGE;
 	*out = v;
 	return 0;
@@ -481,7 +466,7 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			strcpy(o->refer_number, optarg);
 			break;
 		case O_RATE:
-			if (parse_pos_double(optarg, 1e6, &o->rate))
+			if (parse_double(optarg, false, 1e6, &o->rate))
 				return bad("rate", optarg,
 					   "expected a number of calls per second, > 0 and <= 1000000");
 			break;
@@ -498,7 +483,7 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			calls_arg = optarg;
 			break;
 		case O_DURATION:
-			if (parse_pos_double(optarg, 86400 * 365, &o->duration_s))
+			if (parse_double(optarg, false, 86400 * 365, &o->duration_s))
 				return bad("duration", optarg, "expected seconds, > 0");
 			break;
 		case O_HOLD:
@@ -544,7 +529,7 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 				o->loss_ppm = 0;
 				break;
 			}
-			if (parse_pos_double(optarg, 50, &pct))
+			if (parse_double(optarg, false, 50, &pct))
 				return bad("loss", optarg, "expected a percentage from 0 to 50");
 			o->loss_ppm = (uint32_t)(pct * 10000 + 0.5);
 			break;
@@ -557,12 +542,12 @@ int xl_opts_parse(int argc, char **argv, struct xl_opts *o)
 			est_arg = optarg;
 			break;
 		case O_ESTABLISHED_RATE:
-			if (parse_pos_double(optarg, 1e6, &o->established_rate))
+			if (parse_double(optarg, false, 1e6, &o->established_rate))
 				return bad("established-rate", optarg,
 					   "expected a number of calls per second, > 0 and <= 1000000");
 			break;
 		case O_SETTLE:
-			if (parse_nonneg_double(optarg, 86400, &o->settle_s))
+			if (parse_double(optarg, true, 86400, &o->settle_s))
 				return bad("settle", optarg, "expected seconds from 0 to 86400");
 			break;
 		case O_PROVISIONALS:
