@@ -134,7 +134,7 @@ def load(rate, seconds, extra=()):
 
 # ---------------------------------------------------------------- benchmarks
 
-def bench_cost(b, w, floor):
+def bench_cost(b, w):
     """xferd CPU per complete transfer and per SIP message at rising rates."""
     rows = []
     for rate in b.a.rates:
@@ -146,7 +146,6 @@ def bench_cost(b, w, floor):
                "transfers_per_s": r["start_rate"], "us_per_transfer": per(cpu, ok),
                "msgs_per_transfer": per(msgs(r), ok), "us_per_msg": per(cpu, msgs(r)),
                "handoffs_per_transfer": per(metric_sum(r, "xferd_worker_handoffs_total"), ok)}
-        row["x_floor"] = per(row["us_per_msg"], floor["us_per_datagram"]) if floor else None
         rows.append(row)
         print(f"  cost w={w} {rate}/s: {ok} transfers, {nfail} failed, "
               f"{row['transfers_per_s']:.0f}/s, {row['us_per_transfer']:.1f} µs/transfer, "
@@ -206,7 +205,7 @@ def notify_row(w, rate, k, reps):
             (each[len(each) // 2 - 1] + each[len(each) // 2]) / 2}
 
 
-def bench_latency(b, w, rtt):
+def bench_latency(b, w):
     """REFER→202 and REFER→NOTIFY 200 beside N idle established calls, with
     --latency-rate transfers/s in the background."""
     rows = []
@@ -218,8 +217,7 @@ def bench_latency(b, w, rtt):
         lat = r["latency_us"]
         row = {"workers": w, "established": r["established"]["up"], "rate": b.a.latency_rate,
                "transfers": r["calls"]["ok"], "failed": nfail, "why": why,
-               "refer_202": lat["refer_202"], "refer_notify_200": lat["refer_notify_200"],
-               "rtt_us": rtt}
+               "refer_202": lat["refer_202"], "refer_notify_200": lat["refer_notify_200"]}
         rows.append(row)
         a, z = row["refer_202"], row["refer_notify_200"]
         print(f"  latency w={w} {n} established: REFER→202 p50/p99/p99.9/max "
@@ -433,9 +431,9 @@ def main():
            "cost": [], "notify": [], "latency": [], "memory": []}
     status = 0
     for w in a.workers:
-        for name, fn in (("cost", lambda: bench_cost(b, w, floor)),
+        for name, fn in (("cost", lambda: bench_cost(b, w)),
                          ("notify", lambda: bench_notify(b, w)),
-                         ("latency", lambda: bench_latency(b, w, rtt)),
+                         ("latency", lambda: bench_latency(b, w)),
                          ("memory", lambda: bench_memory(b, w))):
             if name not in only:
                 continue
