@@ -25,6 +25,29 @@ char *call_dup(struct str s)
 	return p;
 }
 
+int leg_str_set(struct str *dst, struct str s)
+{
+	char *p = malloc(s.n + 1);
+	struct sip_build b;
+
+	leg_str_free(dst);
+	if (!p)
+		return -ENOMEM;
+	/* Folded lines become spaces once here (never longer), so every
+	 * request of the dialog copies the value as it is. */
+	sip_build_init(&b, p, s.n + 1);
+	sip_build_value(&b, s);
+	p[b.n] = 0;
+	*dst = str_make(p, b.n);
+	return 0;
+}
+
+void leg_str_free(struct str *s)
+{
+	free((char *)s->p);
+	*s = STR_NULL;
+}
+
 char *call_dup_mem(const char *buf, size_t len)
 {
 	char *p = malloc(len ? len : 1);
@@ -89,11 +112,11 @@ int call_peer_from_uri(struct worker *w, struct str text, struct peer *p)
  * if neither is an IP literal, the address its requests came from. */
 void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback)
 {
-	struct str hop = cstr(l->target);
+	struct str hop = l->target;
 	struct sip_addr first;
 	struct peer p;
 
-	if (l->routes && sip_addr_read(cstr(l->routes), &first, NULL) == 0)
+	if (l->routes.n && sip_addr_read(l->routes, &first, NULL) == 0)
 		hop = first.uri_text;
 	if (call_peer_from_uri(w, hop, &p) == 0)
 		l->peer = p;
@@ -103,11 +126,11 @@ void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback)
 
 void leg_link(struct worker *w, struct leg *l)
 {
-	uint32_t h = hmap_hash(cstr(l->call_id), HMAP_SEED);
+	uint32_t h = hmap_hash(l->call_id, HMAP_SEED);
 
 	if (l->linked)
 		return;
-	hmap_insert(&w->dialogs, &l->node, hmap_hash(cstr(l->local_tag), h));
+	hmap_insert(&w->dialogs, &l->node, hmap_hash(leg_local_tag(l), h));
 	l->linked = true;
 }
 
@@ -125,7 +148,7 @@ struct leg *call_leg_find(struct worker *w, const struct sip_core *c)
 	for (struct hmap_node *n = hmap_first(&w->dialogs, h); n; n = hmap_next(n)) {
 		struct leg *l = (struct leg *)((char *)n - offsetof(struct leg, node));
 
-		if (str_eq(cstr(l->local_tag), c->to.tag) && str_eq(cstr(l->call_id), c->call_id))
+		if (str_eq(leg_local_tag(l), c->to.tag) && str_eq(l->call_id, c->call_id))
 			return l;
 	}
 	return NULL;
@@ -141,12 +164,12 @@ void leg_invite_done(struct leg *l)
 
 void leg_free(struct leg *l)
 {
-	free(l->call_id);
-	free(l->remote_tag);
-	free(l->local_uri);
-	free(l->remote_uri);
-	free(l->target);
-	free(l->routes);
+	leg_str_free(&l->call_id);
+	leg_str_free(&l->remote_tag);
+	leg_str_free(&l->local_uri);
+	leg_str_free(&l->remote_uri);
+	leg_str_free(&l->target);
+	leg_str_free(&l->routes);
 	free(l->invite);
 	free(l->ack);
 }
@@ -202,13 +225,13 @@ static void call_end(struct call *call, const char *why)
 
 	if (call->state == CALL_DONE)
 		return;
-	log_debug("worker %u: call %s ended: %s", w->id, call->a.call_id, why);
+	log_debug("worker %u: call %s ended: %s", w->id, call->a.call_id.p, why);
 	call->state = CALL_DONE;
 	stats_inc(&w->st.calls[call->outcome]);
 	evlog_call(w, &(struct evlog_call){
-		.a_call_id = call->a.call_id, .b_call_id = call->b.call_id,
-		.c_call_id = call->refers ? call->c.call_id : NULL, .trunk = call->trunk->name,
-		.caller_uri = call->b.local_uri, .callee_uri = call->a.local_uri,
+		.a_call_id = call->a.call_id.p, .b_call_id = call->b.call_id.p,
+		.c_call_id = call->refers ? call->c.call_id.p : NULL, .trunk = call->trunk->name,
+		.caller_uri = call->b.local_uri.p, .callee_uri = call->a.local_uri.p,
 		.outcome = stats_call_outcome_name(call->outcome),
 		.duration_us = w->now_us - call->started_us, .transfers = call->refers });
 	leg_unlink(w, &call->a);
@@ -243,7 +266,7 @@ static void build_via(struct sip_build *b, struct worker *w, struct str branch, 
 {
 	sip_build_header_begin(b, STR("Via"));
 	sip_build_raw(b, tcp ? STR("SIP/2.0/TCP ") : STR("SIP/2.0/UDP "));
-	sip_build_raw(b, cstr(w->via_host));
+	sip_build_raw(b, w->via);
 	sip_build_raw(b, STR(";branch="));
 	sip_build_raw(b, branch);
 	sip_build_raw(b, STR(";rport"));
@@ -254,8 +277,16 @@ static void build_contact(struct sip_build *b, struct worker *w)
 {
 	sip_build_header_begin(b, STR("Contact"));
 	sip_build_raw(b, STR("<sip:" CONTACT_USER "@"));
-	sip_build_raw(b, cstr(w->via_host));
+	sip_build_raw(b, w->via);
 	sip_build_raw(b, STR(">"));
+	sip_build_header_end(b);
+}
+
+/* A header whose value needs no cleaning: a leg's string (leg_str_set). */
+static void build_header_clean(struct sip_build *b, struct str name, struct str value)
+{
+	sip_build_header_begin(b, name);
+	sip_build_raw(b, value);
 	sip_build_header_end(b);
 }
 
@@ -265,23 +296,23 @@ static void leg_build_request(struct sip_build *b, struct leg *l, struct str met
 {
 	struct worker *w = l->call->w;
 
-	sip_build_request_line(b, method, cstr(l->target));
+	sip_build_request_line(b, method, l->target);
 	build_via(b, w, branch, l->peer.reliable);
 	sip_build_header_uint(b, STR("Max-Forwards"), max_forwards);
 	sip_build_header_begin(b, STR("From"));
-	sip_build_value(b, cstr(l->local_uri));
+	sip_build_raw(b, l->local_uri);
 	sip_build_raw(b, STR(";tag="));
-	sip_build_raw(b, cstr(l->local_tag));
+	sip_build_raw(b, leg_local_tag(l));
 	sip_build_header_end(b);
-	sip_build_header(b, STR("To"), cstr(l->remote_uri));
-	sip_build_header(b, STR("Call-ID"), cstr(l->call_id));
+	build_header_clean(b, STR("To"), l->remote_uri);
+	build_header_clean(b, STR("Call-ID"), l->call_id);
 	sip_build_header_begin(b, STR("CSeq"));
 	sip_build_uint(b, cseq);
 	sip_build_raw(b, STR(" "));
-	sip_build_value(b, method);
+	sip_build_raw(b, method);
 	sip_build_header_end(b);
-	if (l->routes)
-		sip_build_header(b, STR("Route"), cstr(l->routes));
+	if (l->routes.n)
+		build_header_clean(b, STR("Route"), l->routes);
 }
 
 static bool refreshes_target(enum sip_method m)
@@ -352,7 +383,7 @@ void leg_ack(struct leg *l, uint32_t cseq, struct str ctype, struct str body)
 	l->ack_cseq = cseq;
 }
 
-char *call_route_set(const struct sip_msg *m, bool reverse)
+int leg_routes_set(struct leg *l, const struct sip_msg *m, bool reverse)
 {
 	const struct sip_hdr *h = NULL;
 	struct str cur = STR_NULL, v, vals[32];
@@ -360,12 +391,15 @@ char *call_route_set(const struct sip_msg *m, bool reverse)
 	size_t len = 0;
 	char *out, *p;
 
+	leg_str_free(&l->routes);
 	while (n < 32 && sip_msg_list_next(m, SIP_HDR_RECORD_ROUTE, &h, &cur, &v) > 0) {
 		vals[n++] = v;
 		len += v.n + 2;
 	}
-	if (!n || !(out = malloc(len + 1)))
-		return NULL;
+	if (!n)
+		return 0;
+	if (!(out = malloc(len + 1)))
+		return -ENOMEM;
 	p = out;
 	for (unsigned i = 0; i < n; i++) {
 		struct str s = vals[reverse ? n - 1 - i : i];
@@ -378,7 +412,8 @@ char *call_route_set(const struct sip_msg *m, bool reverse)
 		p += s.n;
 	}
 	*p = 0;
-	return out;
+	l->routes = str_make(out, (size_t)(p - out));
+	return 0;
 }
 
 struct str call_first_contact(const struct sip_msg *m)
@@ -432,7 +467,7 @@ static void reply_a(struct call *call, unsigned status, struct str reason,
 	if (!call->a_invite)
 		return;
 	call_reply_saved(call->a.inv, call->a_invite, call->a_invite_len, status, reason,
-			 cstr(call->a.local_tag), STR_NULL, body_of);
+			 leg_local_tag(&call->a), STR_NULL, body_of);
 	/* The transaction retransmits the final response itself; an
 	 * established call should not carry the caller's INVITE around. */
 	if (status >= 200) {
@@ -542,17 +577,8 @@ int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c
 	struct str target = call_first_contact(m);
 	const struct sip_hdr *to = sip_msg_hdr_first(m, SIP_HDR_TO);
 
-	free(l->remote_uri);
-	free(l->remote_tag);
-	l->remote_uri = call_dup(to->value);
-	l->remote_tag = call_dup(c->to.tag);
-	if (target.n) {
-		free(l->target);
-		l->target = call_dup(target);
-	}
-	free(l->routes);
-	l->routes = call_route_set(m, true);
-	if (!l->remote_uri || !l->remote_tag || !l->target)
+	if (leg_str_set(&l->remote_uri, to->value) || leg_str_set(&l->remote_tag, c->to.tag) ||
+	    (target.n && leg_str_set(&l->target, target)) || leg_routes_set(l, m, true))
 		return -ENOMEM;
 	leg_set_peer(l->call->w, l, &l->peer);
 	leg_link(l->call->w, l);
@@ -583,7 +609,7 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 		call_end(call, "B leg failed");
 		return;
 	}
-	if (b->remote_tag) { /* a retransmitted 2xx: ACK it again */
+	if (b->remote_tag.p) { /* a retransmitted 2xx: ACK it again */
 		leg_ack(b, c->cseq.num, STR_NULL, STR_NULL);
 		return;
 	}
@@ -653,7 +679,7 @@ static void on_a_no_ack(struct rtxn *x, unsigned status)
 	if (!call->a.up)
 		return;
 	log_info("worker %u: call %s: no ACK from the caller, hanging up", call->w->id,
-		 call->a.call_id);
+		 call->a.call_id.p);
 	leg_bye(&call->a);
 	if (!transfer_on_bye(call, &call->a))
 		leg_bye(call->a_peer);
@@ -669,18 +695,15 @@ static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m
 	a->id = LEG_A;
 	a->call = call;
 	ids_tag(&call->w->ids, a->local_tag);
-	a->call_id = call_dup(c->call_id);
-	a->remote_tag = call_dup(c->from.tag);
-	a->local_uri = call_dup(sip_msg_hdr_first(m, SIP_HDR_TO)->value);
-	a->remote_uri = call_dup(sip_msg_hdr_first(m, SIP_HDR_FROM)->value);
-	a->target = call_dup(target.n ? target : c->from.uri_text);
-	a->routes = call_route_set(m, false);
 	a->remote_cseq = c->cseq.num;
 	a->local_cseq = 0;
 	call->a_invite = call_dup_mem(m->buf, m->len);
 	call->a_invite_len = m->len;
-	if (!a->call_id || !a->remote_tag || !a->local_uri || !a->remote_uri || !a->target ||
-	    !call->a_invite)
+	if (leg_str_set(&a->call_id, c->call_id) || leg_str_set(&a->remote_tag, c->from.tag) ||
+	    leg_str_set(&a->local_uri, sip_msg_hdr_first(m, SIP_HDR_TO)->value) ||
+	    leg_str_set(&a->remote_uri, sip_msg_hdr_first(m, SIP_HDR_FROM)->value) ||
+	    leg_str_set(&a->target, target.n ? target : c->from.uri_text) ||
+	    leg_routes_set(a, m, false) || !call->a_invite)
 		return -ENOMEM;
 	leg_set_peer(call->w, a, &x->peer);
 	a->inv = x;
@@ -702,16 +725,17 @@ static int b_leg_init(struct call *call, const struct sip_msg *m, const struct s
 	b->id = LEG_B;
 	b->call = call;
 	ids_tag(&w->ids, b->local_tag);
-	b->call_id = call_dup(ids_call_id(&w->ids, id));
+	if (leg_str_set(&b->call_id, ids_call_id(&w->ids, id)))
+		return -ENOMEM;
 	snprintf(uri, sizeof(uri), "<sip:%.*s@%s>", (int)(caller.n < 64 ? caller.n : 64),
 		 caller.p ? caller.p : "", w->cfg->engine.advertise.host);
-	b->local_uri = call_dup(cstr(uri));
-	snprintf(uri, sizeof(uri), "<%s>", call->trunk->uri.text);
-	b->remote_uri = call_dup(cstr(uri));
-	b->target = call_dup(cstr(call->trunk->uri.text));
-	if (!b->call_id || !b->local_uri || !b->remote_uri || !b->target)
+	if (leg_str_set(&b->local_uri, cstr(uri)))
 		return -ENOMEM;
-	return call_peer_from_uri(w, cstr(b->target), &b->peer);
+	snprintf(uri, sizeof(uri), "<%s>", call->trunk->uri.text);
+	if (leg_str_set(&b->remote_uri, cstr(uri)) ||
+	    leg_str_set(&b->target, cstr(call->trunk->uri.text)))
+		return -ENOMEM;
+	return call_peer_from_uri(w, b->target, &b->peer);
 }
 
 /* The INVITE to the endpoint: the caller's SDP offer unchanged (SPEC). */
@@ -848,11 +872,9 @@ static void on_relay_response(struct rtxn *x, const struct sip_msg *m, const str
 		struct str target = call_first_contact(m);
 
 		leg_ack(x->leg, c->cseq.num, STR_NULL, STR_NULL);
-		if (target.n) { /* a target refresh (§12.2.1.2) */
-			free(x->leg->target);
-			x->leg->target = call_dup(target);
+		/* A target refresh (§12.2.1.2); out of memory keeps the old one. */
+		if (target.n && leg_str_set(&x->leg->target, target) == 0)
 			leg_set_peer(x->w, x->leg, &x->leg->peer);
-		}
 	}
 	if (s && m->status > 100)
 		call_reply_saved(s, s->req, s->req_len, m->status, m->reason, STR_NULL, STR_NULL, m);
@@ -936,7 +958,7 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 		return;
 	}
 	/* §12.2.2: a CSeq not above the last one is out of order. */
-	if (c->cseq.num <= leg->remote_cseq && leg->remote_tag) {
+	if (c->cseq.num <= leg->remote_cseq && leg->remote_tag.p) {
 		router_reply(w, x, &x->peer, m, c, 500, "Server Internal Error",
 			     STR("Retry-After: 1\r\n"));
 		return;

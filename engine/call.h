@@ -20,7 +20,9 @@ enum call_state {
 
 struct call;
 
-/* One dialog. Strings are copies: a leg outlives every receive buffer. */
+/* One dialog. Strings are copies (a leg outlives every receive buffer),
+ * NUL-terminated for logs, their lengths kept for the requests built from
+ * them; a missing one is STR_NULL. */
 struct leg {
 	struct hmap_node node; /* in worker->dialogs by Call-ID and local tag */
 	bool linked;           /* in the table: in-dialog requests reach it */
@@ -30,13 +32,13 @@ struct leg {
 	bool bye_pending;      /* send the BYE when our 2xx is ACKed */
 	enum leg_id id;
 	struct call *call;
-	char *call_id;
+	struct str call_id;
 	char local_tag[IDS_TAG_LEN + 1];
-	char *remote_tag;
-	char *local_uri;  /* our name-addr, without tag */
-	char *remote_uri; /* theirs, with their tag once known */
-	char *target;     /* remote target URI (their Contact) */
-	char *routes;     /* route set as a Route header value, or NULL */
+	struct str remote_tag;
+	struct str local_uri;  /* our name-addr, without tag */
+	struct str remote_uri; /* theirs, with their tag once known */
+	struct str target;     /* remote target URI (their Contact) */
+	struct str routes;     /* route set as a Route header value */
 	uint32_t local_cseq;
 	uint32_t remote_cseq;
 	struct peer peer; /* where requests on this leg go */

@@ -55,7 +55,16 @@ static inline struct str cstr(const char *s)
 	return s ? str_make(s, strlen(s)) : STR_NULL;
 }
 
+/* Our tag: IDS_TAG_LEN characters once the leg is set up. */
+static inline struct str leg_local_tag(const struct leg *l)
+{
+	return str_make(l->local_tag, l->local_tag[0] ? IDS_TAG_LEN : 0);
+}
+
 char *call_dup(struct str s);
+/* Replace *dst with a NUL-terminated copy of s; -ENOMEM leaves STR_NULL. */
+int leg_str_set(struct str *dst, struct str s);
+void leg_str_free(struct str *s);
 char *call_dup_mem(const char *buf, size_t len);
 
 /* Where requests for uri go: the host must be an IP literal (no DNS). */
@@ -68,8 +77,9 @@ void leg_free(struct leg *l);
 /* l's initial INVITE got its final response: nothing will CANCEL it now. */
 void leg_invite_done(struct leg *l);
 
-/* The Record-Route set as a Route value, reversed for a UAC (§12.1.2). */
-char *call_route_set(const struct sip_msg *m, bool reverse);
+/* l's route set from m's Record-Route, as a Route value, reversed for a
+ * UAC (§12.1.2). Returns 0 or -ENOMEM. */
+int leg_routes_set(struct leg *l, const struct sip_msg *m, bool reverse);
 struct str call_first_contact(const struct sip_msg *m);
 
 /* A new request on leg l: dialog headers, extra header lines (already

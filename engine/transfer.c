@@ -8,6 +8,7 @@
 #include "call_priv.h"
 #include "evlog.h"
 #include "log.h"
+#include "sipfrag.h"
 
 #define NOTIFY_EXPIRES 60
 #define SIPFRAG_TYPE "message/sipfrag;version=2.0"
@@ -59,19 +60,25 @@ static void op_notify(struct xfer *x, unsigned status, const char *reason, bool 
 	struct call *call = call_of(x);
 	struct xfer_req *xr = call->xr;
 	char extra[256], body[128];
-	int n, m;
+	struct sip_build b;
+	int m;
 
 	if (!call->b.up)
 		return;
-	/* A second REFER in a dialog gets its own subscription: id = its CSeq. */
-	n = snprintf(extra, sizeof(extra), "Event: refer%s%.0u\r\nSubscription-State: %s%s\r\n",
-		     xr->with_id ? ";id=" : "", xr->with_id ? xr->refer_cseq : 0,
-		     terminated ? "terminated;reason=noresource" : "active;expires=",
-		     terminated ? "" : "60");
-	m = snprintf(body, sizeof(body), "SIP/2.0 %u %s\r\n", status, reason);
-	if (n <= 0 || m <= 0)
+	sip_build_init(&b, extra, sizeof(extra));
+	sip_build_header_begin(&b, STR("Event"));
+	sip_build_raw(&b, STR("refer"));
+	if (xr->with_id) { /* a second REFER in a dialog: its own subscription, id = CSeq */
+		sip_build_raw(&b, STR(";id="));
+		sip_build_uint(&b, xr->refer_cseq);
+	}
+	sip_build_header_end(&b);
+	sip_build_header(&b, STR("Subscription-State"),
+			 terminated ? STR("terminated;reason=noresource") : STR("active;expires=60"));
+	m = sipfrag_write(body, sizeof(body), status, cstr(reason));
+	if (b.err || m <= 0)
 		return;
-	if (leg_request(&call->b, SIP_METHOD_NOTIFY, str_make(extra, (size_t)n), STR(SIPFRAG_TYPE),
+	if (leg_request(&call->b, SIP_METHOD_NOTIFY, str_make(extra, b.n), STR(SIPFRAG_TYPE),
 			str_make(body, (size_t)m), on_notify_response, on_notify_timeout))
 		stats_code(call->w->st.notify_sent, status);
 }
@@ -120,10 +127,9 @@ static void on_c_invite_response(struct rtxn *x, const struct sip_msg *m,
 	char reason[64];
 
 	/* A late response of an earlier transfer's target: not this leg's. */
-	if (!str_eq(c->call_id, cstr(l->call_id)))
+	if (!str_eq(c->call_id, l->call_id))
 		return;
-	snprintf(reason, sizeof(reason), "%.*s", (int)(m->reason.n < 63 ? m->reason.n : 63),
-		 m->reason.p ? m->reason.p : "");
+	str_copy_cstr(reason, sizeof(reason), m->reason);
 	if (m->status < 200) {
 		l->got_provisional = true;
 		if (l->cancel_pending) {
@@ -139,7 +145,7 @@ static void on_c_invite_response(struct rtxn *x, const struct sip_msg *m,
 		call_maybe_end(call, "target failed");
 		return;
 	}
-	if (l->remote_tag) { /* a retransmitted 2xx: the ACK was lost, or is not sent yet */
+	if (l->remote_tag.p) { /* a retransmitted 2xx: the ACK was lost, or is not sent yet */
 		if (call->xr->c_acked)
 			leg_ack(l, c->cseq.num, cstr(call->xr->answer_type),
 				str_make(call->xr->answer, call->xr->answer_len));
@@ -184,21 +190,22 @@ static int c_leg_init(struct call *call)
 	l->id = LEG_C;
 	l->call = call;
 	ids_tag(&w->ids, l->local_tag);
-	l->call_id = call_dup(ids_call_id(&w->ids, id));
-	l->local_uri = call_dup(cstr(call->b.local_uri));
+	if (leg_str_set(&l->call_id, ids_call_id(&w->ids, id)) ||
+	    leg_str_set(&l->local_uri, call->b.local_uri))
+		return -ENOMEM;
 	snprintf(buf, sizeof(buf), "<sip:%s@%.*s>", xr->number, STR_FMT(hop->host));
 	if (hop->host_type == SIP_HOST_IPV6)
 		snprintf(buf, sizeof(buf), "<sip:%s@[%.*s]>", xr->number, STR_FMT(hop->host));
-	l->remote_uri = call_dup(cstr(buf));
+	if (leg_str_set(&l->remote_uri, cstr(buf)))
+		return -ENOMEM;
 	/* A trunk's URI names its endpoint; the gateway wants the number. */
 	if (trunk)
 		snprintf(buf, sizeof(buf), "%s", xr->next_hop->text);
 	else
 		snprintf(buf, sizeof(buf), "sip:%s@%s", xr->number, xr->next_hop->text + 4);
-	l->target = call_dup(cstr(buf));
-	if (!l->call_id || !l->local_uri || !l->remote_uri || !l->target)
+	if (leg_str_set(&l->target, cstr(buf)))
 		return -ENOMEM;
-	return call_peer_from_uri(w, cstr(l->target), &l->peer);
+	return call_peer_from_uri(w, l->target, &l->peer);
 }
 
 /* INVITE without SDP: the target makes the offer (RFC 3725 §4.1 flow I). */
@@ -355,12 +362,12 @@ static void op_done(struct xfer *x, enum xfer_outcome o, unsigned status)
 
 	stats_code(call->w->st.transfers[o], status);
 	log_info("transfer: call=%s trunk=%s target=%s outcome=%s status=%u ms=%llu",
-		 call->a.call_id, call->trunk->name, xr->number, xfer_outcome_name(o), status,
+		 call->a.call_id.p, call->trunk->name, xr->number, xfer_outcome_name(o), status,
 		 (unsigned long long)((call->w->now_us - xr->refer_us) / 1000));
 	evlog_transfer(call->w, &(struct evlog_transfer){
-		.a_call_id = call->a.call_id, .b_call_id = call->b.call_id,
-		.c_call_id = call->c.call_id, .trunk = call->trunk->name,
-		.caller_uri = call->b.local_uri, .target = xr->number,
+		.a_call_id = call->a.call_id.p, .b_call_id = call->b.call_id.p,
+		.c_call_id = call->c.call_id.p, .trunk = call->trunk->name,
+		.caller_uri = call->b.local_uri.p, .target = xr->number,
 		.outcome = xfer_outcome_name(o), .status = status, .accept_us = xr->accept_us,
 		.answer_us = xr->answer_us, .duration_us = call->w->now_us - xr->refer_us });
 }
@@ -471,7 +478,7 @@ void transfer_on_refer(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 	if (code == 202 && !(xr = xr_new(call, &t, c)))
 		code = 500;
 	stats_code(w->st.refer_responses, code);
-	log_debug("worker %u: REFER in %s: %u (%s)", w->id, leg->call_id, code, why);
+	log_debug("worker %u: REFER in %s: %u (%s)", w->id, leg->call_id.p, code, why);
 	reply_refer(w, x, m, c, code, code == 202 && t.no_subscription);
 	if (code == 202) {
 		xr->accept_us = worker_clock_us() - w->now_us;

@@ -33,8 +33,7 @@ enum {
 
 struct send_op {
 	struct send_op *next_free; /* on w->send_free while unused */
-	struct msghdr mh;
-	struct iovec iov;
+	size_t len;
 	struct sockaddr_storage to;
 	char data[];
 };
@@ -61,7 +60,7 @@ static struct send_op *send_op_get(struct worker *w, size_t len)
 
 static void send_op_put(struct worker *w, struct send_op *op)
 {
-	if (op->iov.iov_len > SEND_SLOT || w->send_free_n >= SEND_FREE_MAX) {
+	if (op->len > SEND_SLOT || w->send_free_n >= SEND_FREE_MAX) {
 		free(op);
 		return;
 	}
@@ -215,11 +214,13 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	}
 	memcpy(op->data, buf, len);
 	memcpy(&op->to, &p->addr, p->addr_len);
-	op->iov = (struct iovec){ op->data, len };
-	op->mh = (struct msghdr){ .msg_name = &op->to, .msg_namelen = p->addr_len,
-				  .msg_iov = &op->iov, .msg_iovlen = 1 };
+	op->len = len;
+	/* SEND with a destination (sendto) spares the kernel the msghdr and
+	 * iovec copies of SENDMSG. (Registered files would spare the fd lookup
+	 * but keep the port bound until the ring's deferred teardown ends.) */
 	sqe = worker_sqe(w);
-	io_uring_prep_sendmsg(sqe, p->fd, &op->mh, 0);
+	io_uring_prep_send(sqe, p->fd, op->data, len, 0);
+	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)&op->to, (uint16_t)p->addr_len);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
 	w->sends_inflight++;
 	stats_inc(&w->st.msgs_out);
@@ -561,10 +562,12 @@ static int worker_create(struct engine *e, unsigned id, struct worker **out)
 	w->own = w->shared;
 	w->own_port = ce->advertise.port;
 	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
+	w->via = str_make(w->via_host, strlen(w->via_host));
 	if (e->nworkers == 1)
 		return 0;
 	w->own_port = (uint16_t)(ce->advertise.port + 1 + id);
 	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
+	w->via = str_make(w->via_host, strlen(w->via_host));
 	w->own.fd = udp_open(&ce->listen, (uint16_t)(ce->listen.port + 1 + id), false);
 	return w->own.fd < 0 ? w->own.fd : 0;
 }

@@ -86,6 +86,7 @@ struct worker {
 	void *tcp;               /* tcp.c's per-worker state */
 	struct call *calls;      /* every call of this worker, for shutdown */
 	char via_host[64];       /* "host:port" of this worker, for Via and Contact */
+	struct str via;          /* via_host as a slice */
 	struct worker_stats st;
 	atomic_bool started;
 	int start_err;

@@ -23,9 +23,10 @@ void sip_build_raw(struct sip_build *b, struct str v)
 	b->n += v.n;
 }
 
+/* One compare for the printable bytes that make up nearly every value. */
 static bool is_line_break(char c)
 {
-	return c == '\r' || c == '\n' || c == '\0';
+	return (unsigned char)c <= '\r' && (c == '\r' || c == '\n' || c == '\0');
 }
 
 void sip_build_value(struct sip_build *b, struct str v)

@@ -41,6 +41,17 @@ static inline const char *str_end(struct str s)
 	return s.p + s.n;
 }
 
+/* s as a C string in out[cap] (cap > 0), cut to fit; returns out. */
+static inline char *str_copy_cstr(char *out, size_t cap, struct str s)
+{
+	size_t n = s.n < cap - 1 ? s.n : cap - 1;
+
+	if (n)
+		memcpy(out, s.p, n);
+	out[n] = 0;
+	return out;
+}
+
 static inline bool str_eq(struct str a, struct str b)
 {
 	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
