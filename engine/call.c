@@ -59,7 +59,7 @@ char *call_dup_mem(const char *buf, size_t len)
 
 static int peer_ipv4(struct peer *p, const char *host, uint16_t port)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)&p->addr;
+	struct sockaddr_in *in = &p->addr.in;
 
 	in->sin_family = AF_INET;
 	in->sin_port = htons(port);
@@ -69,7 +69,7 @@ static int peer_ipv4(struct peer *p, const char *host, uint16_t port)
 
 static int peer_ipv6(struct peer *p, const char *host, uint16_t port)
 {
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addr;
+	struct sockaddr_in6 *in6 = &p->addr.in6;
 
 	in6->sin6_family = AF_INET6;
 	in6->sin6_port = htons(port);
@@ -105,7 +105,7 @@ int call_peer_from_uri(struct worker *w, struct str text, struct peer *p)
 	if (r)
 		return r;
 	/* The worker's socket must be of the peer's family. */
-	return p->addr.ss_family == w->cfg->engine.listen.sa.ss_family ? 0 : -EAFNOSUPPORT;
+	return p->addr.sa.sa_family == w->cfg->engine.listen.sa.ss_family ? 0 : -EAFNOSUPPORT;
 }
 
 /* A leg's next hop: its first route, or its remote target (§12.2.1.1);
@@ -201,8 +201,20 @@ static void call_unref(struct call *call)
 
 static void leg_bye_send(struct leg *l);
 
+static void call_txn_unlink(struct call *call, struct rtxn *x)
+{
+	if (x->call_prev)
+		x->call_prev->call_next = x->call_next;
+	else
+		call->txns = x->call_next;
+	if (x->call_next)
+		x->call_next->call_prev = x->call_prev;
+	x->call_prev = x->call_next = NULL;
+}
+
 void call_txn_released(struct leg *leg, struct rtxn *x)
 {
+	call_txn_unlink(leg->call, x);
 	if (leg->inv == x) {
 		leg_invite_done(leg);
 		if (leg->bye_pending) /* Timer L: no ACK is coming */
@@ -211,14 +223,71 @@ void call_txn_released(struct leg *leg, struct rtxn *x)
 	call_unref(leg->call);
 }
 
-static void call_attach(struct leg *leg, struct rtxn *x)
+void call_attach(struct leg *leg, struct rtxn *x)
 {
+	struct call *call = leg->call;
+
 	x->leg = leg;
-	leg->call->refs++;
+	x->cseq = leg->local_cseq;
+	x->call_prev = NULL;
+	x->call_next = call->txns;
+	if (call->txns)
+		call->txns->call_prev = x;
+	call->txns = x;
+	call->refs++;
 }
 
-/* The call stops counting as active; its memory goes with its last
- * transaction. */
+/* Past its final response, x only absorbs retransmissions, which needs
+ * nothing of the call but the ACK of a 2xx. */
+static bool txn_quiet(const struct rtxn *x)
+{
+	switch (x->t.state) {
+	case TXN_COMPLETED:
+	case TXN_CONFIRMED:
+	case TXN_TERMINATED:
+		return true;
+	case TXN_ACCEPTED:
+		return !x->server || x->t.got_ack;
+	default:
+		return false;
+	}
+}
+
+void call_orphan_txns(struct call *call, const struct leg *only)
+{
+	struct rtxn *x = call->txns, *next;
+
+	for (; x; x = next) {
+		struct leg *l = x->leg;
+		bool acked = !x->server && x->method == SIP_METHOD_INVITE && l->ack &&
+			     l->ack_cseq == x->cseq;
+
+		next = x->call_next;
+		if (!txn_quiet(x) || (only && l != only))
+			continue;
+		call_txn_unlink(call, x);
+		if (l->inv == x)
+			leg_invite_done(l);
+		router_txn_orphan(x, acked ? l->ack : NULL, l->ack_len, &l->peer);
+		if (acked)
+			l->ack = NULL;
+		call->refs--;
+	}
+}
+
+void call_reap(struct worker *w)
+{
+	while (w->reap) {
+		struct call *call = w->reap;
+
+		w->reap = call->reap_next;
+		call_orphan_txns(call, NULL);
+		call_unref(call);
+	}
+}
+
+/* The call stops counting as active; call_reap() frees it once the stack
+ * has unwound, leaving its quiet transactions to linger alone. */
 static void call_end(struct call *call, const char *why)
 {
 	struct worker *w = call->w;
@@ -238,7 +307,8 @@ static void call_end(struct call *call, const char *why)
 	leg_unlink(w, &call->b);
 	leg_unlink(w, &call->c);
 	stats_dec(&w->st.calls_active);
-	call_unref(call);
+	call->reap_next = w->reap;
+	w->reap = call;
 }
 
 /* Up, or hung up with its BYE still held for an ACK: the dialog must
@@ -351,7 +421,7 @@ struct rtxn *leg_request(struct leg *l, enum sip_method method, struct str extra
 	x = router_client_start(w, l, &l->peer, method, br, buf, (size_t)n);
 	if (!x)
 		return NULL;
-	l->call->refs++;
+	call_attach(l, x);
 	x->on_response = on_response;
 	x->on_timeout = on_timeout;
 	return x;
@@ -513,7 +583,7 @@ void leg_cancel(struct leg *l)
 	x = router_client_start(l->call->w, l, &l->peer, SIP_METHOD_CANCEL, c.via.branch, buf,
 				(size_t)n);
 	if (x)
-		l->call->refs++;
+		call_attach(l, x);
 }
 
 /* The dialog ends when our BYE is answered (§15.1.1); until then a BYE
@@ -766,7 +836,7 @@ static int b_send_invite(struct call *call, const struct sip_msg *m, const struc
 		      : NULL;
 	if (!x)
 		return -ENOMEM;
-	call->refs++;
+	call_attach(b, x);
 	x->on_response = on_b_invite_response;
 	x->on_timeout = on_b_invite_timeout;
 	b->inv = x;
@@ -985,6 +1055,7 @@ void call_on_request(struct leg *leg, struct rtxn *x, const struct sip_msg *m,
 
 void call_worker_stop(struct worker *w)
 {
+	w->reap = NULL; /* every call goes below */
 	while (w->calls) {
 		struct call *call = w->calls;
 

@@ -70,6 +70,11 @@ void call_on_cancel(struct rtxn *inv);
 /* Transaction x, which pointed at leg, ended: drop the call's reference. */
 void call_txn_released(struct leg *leg, struct rtxn *x);
 
+/* Free the calls that ended since the last call: their transactions that
+ * only absorb retransmissions now do so alone; any still waiting for a
+ * final response keeps its call until it ends. */
+void call_reap(struct worker *w);
+
 /* End every call of a stopping worker without signalling. */
 void call_worker_stop(struct worker *w);
 

@@ -33,9 +33,11 @@ struct xfer_req {
 
 struct call {
 	struct call *prev, *next; /* worker->calls */
+	struct call *reap_next;   /* worker->reap: ended, to be freed */
+	struct rtxn *txns;        /* the transactions pointing at a leg */
 	struct worker *w;
 	enum call_state state;
-	unsigned refs;            /* transactions pointing at a leg, +1 until done */
+	unsigned refs;            /* transactions pointing at a leg, +1 until reaped */
 	const struct config_trunk *trunk;
 	struct leg a, b, c;
 	struct leg *a_peer;       /* who A talks to: &b, then &c after a transfer */
@@ -111,6 +113,14 @@ int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c
 void call_reply_saved(struct rtxn *x, const char *req, size_t req_len, unsigned status,
 		      struct str reason, struct str to_tag, struct str extra,
 		      const struct sip_msg *body_of);
+
+/* Client or server transaction x now points at leg (and holds its call). */
+void call_attach(struct leg *leg, struct rtxn *x);
+
+/* The transactions of the call (of leg only, unless NULL) that are past
+ * their final response go on alone (router_txn_orphan); an INVITE client
+ * takes its leg's ACK if it is the ACK of its 2xx. */
+void call_orphan_txns(struct call *call, const struct leg *only);
 
 /* Count the call as finished if no leg is up and nothing is being set up. */
 void call_maybe_end(struct call *call, const char *why);

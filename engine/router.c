@@ -56,6 +56,8 @@ static void rtxn_on_response(struct txn *t, const struct sip_msg *m, const struc
 
 	if (x->on_response)
 		x->on_response(x, m, c);
+	else if (x->ack && m->status >= 200 && m->status < 300)
+		worker_send(x->w, &x->peer, x->ack, x->ack_len);
 }
 
 static void rtxn_on_timeout(struct txn *t, unsigned status)
@@ -80,6 +82,7 @@ static void rtxn_on_terminated(struct txn *t)
 		call_txn_released(x->leg, x);
 	txn_destroy(&x->t);
 	free(x->req);
+	free(x->ack);
 	free(x);
 }
 
@@ -95,9 +98,9 @@ static struct rtxn *rtxn_new(struct worker *w, const struct peer *p, struct str 
 {
 	struct rtxn *x;
 
-	if (branch.n > sizeof(((struct rtxn *)0)->branch))
+	if (branch.n > RTXN_BRANCH_MAX)
 		return NULL;
-	x = calloc(1, sizeof(*x));
+	x = calloc(1, sizeof(*x) + branch.n);
 	if (!x)
 		return NULL;
 	x->w = w;
@@ -147,16 +150,35 @@ void router_txn_detach(struct rtxn *x)
 	x->on_timeout = NULL;
 }
 
+void router_txn_orphan(struct rtxn *x, char *ack, size_t ack_len, const struct peer *p)
+{
+	router_txn_detach(x);
+	x->leg = NULL;
+	x->call_prev = x->call_next = NULL;
+	/* An INVITE client in Accepted sends nothing else: its peer becomes
+	 * the ACK's (the dialog's next hop). */
+	if (ack) {
+		x->ack = ack;
+		x->ack_len = (uint32_t)ack_len;
+		x->peer = *p;
+	}
+}
+
+void router_batch_end(struct worker *w)
+{
+	call_reap(w);
+}
+
 const struct sip_src *router_src(const struct peer *p, struct sip_src *src,
 				 char host[INET6_ADDRSTRLEN])
 {
-	const struct sockaddr_in *in = (const struct sockaddr_in *)&p->addr;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&p->addr;
+	const struct sockaddr_in *in = &p->addr.in;
+	const struct sockaddr_in6 *in6 = &p->addr.in6;
 
-	if (p->addr.ss_family == AF_INET) {
+	if (p->addr.sa.sa_family == AF_INET) {
 		inet_ntop(AF_INET, &in->sin_addr, host, INET6_ADDRSTRLEN);
 		src->port = ntohs(in->sin_port);
-	} else if (p->addr.ss_family == AF_INET6) {
+	} else if (p->addr.sa.sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, INET6_ADDRSTRLEN);
 		src->port = ntohs(in6->sin6_port);
 	} else {
@@ -176,10 +198,10 @@ static struct peer response_peer(const struct peer *p, const struct sip_via *via
 
 	if (p->reliable || via->rport)
 		return r;
-	if (r.addr.ss_family == AF_INET)
-		((struct sockaddr_in *)&r.addr)->sin_port = port;
-	else if (r.addr.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&r.addr)->sin6_port = port;
+	if (r.addr.sa.sa_family == AF_INET)
+		r.addr.in.sin_port = port;
+	else if (r.addr.sa.sa_family == AF_INET6)
+		r.addr.in6.sin6_port = port;
 	return r;
 }
 
@@ -433,6 +455,7 @@ void router_worker_stop(struct worker *w)
 			hmap_remove(&w->txns, n);
 			txn_destroy(&x->t);
 			free(x->req);
+			free(x->ack);
 			free(x);
 		}
 	}

@@ -10,17 +10,15 @@
 
 struct leg;
 
+/* Longer branches get 503: RFC 3261 sets no limit, stacks stay near 40. */
+#define RTXN_BRANCH_MAX 128
+
 /* A transaction with what the worker needs to find and drive it. */
 struct rtxn {
 	struct txn t;
-	struct hmap_node node; /* in worker->txns, by branch, side and method */
 	struct worker *w;
 	struct peer peer;
 	struct leg *leg;       /* the call leg it belongs to, or NULL */
-	enum sip_method method;
-	bool server;
-	uint8_t branch_n;
-	char branch[128]; /* longer branches get 503: RFC 3261 sets no limit, stacks stay near 40 */
 	/* The transaction on the other leg that this one relays, or NULL. */
 	struct rtxn *relay;
 	/* Server: a copy of the request when a response must later be built
@@ -30,6 +28,19 @@ struct rtxn {
 	/* Client: what the leg does with responses and timeouts. */
 	void (*on_response)(struct rtxn *x, const struct sip_msg *m, const struct sip_core *c);
 	void (*on_timeout)(struct rtxn *x, unsigned status);
+	/* The call's other transactions (call.c keeps the list). */
+	struct rtxn *call_prev, *call_next;
+	/* Client INVITE whose call is gone: the ACK it resends for each
+	 * retransmitted 2xx (§13.2.2.4), or NULL. */
+	char *ack;
+	uint32_t ack_len;
+	uint32_t cseq;         /* client: the request's CSeq number */
+	/* The key, last and together: a lookup reads one or two cache lines. */
+	struct hmap_node node; /* in worker->txns, by branch, side and method */
+	enum sip_method method;
+	bool server;
+	uint8_t branch_n;
+	char branch[];         /* branch_n bytes, allocated with the struct */
 };
 
 /* One datagram or stream frame from p. handed_off: it already went through
@@ -60,6 +71,14 @@ const struct sip_src *router_src(const struct peer *p, struct sip_src *src,
 /* The leg no longer wants callbacks from x; the transaction lives on to
  * absorb retransmissions. */
 void router_txn_detach(struct rtxn *x);
+
+/* x outlives its call: no leg, no callbacks. A client INVITE takes ack
+ * (malloc, may be NULL) and resends it to p for each retransmitted 2xx. */
+void router_txn_orphan(struct rtxn *x, char *ack, size_t ack_len, const struct peer *p);
+
+/* The end of one loop iteration: nothing is on the stack any more, so
+ * what ended during it can be freed. */
+void router_batch_end(struct worker *w);
 
 /* Close every call and transaction of a stopping worker. */
 void router_worker_stop(struct worker *w);

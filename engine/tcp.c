@@ -92,7 +92,7 @@ struct tcp_conn {
 	unsigned wq_msgs;
 	struct tcp_key key;
 	socklen_t addr_len;
-	struct sockaddr_storage addr;
+	union peer_addr addr;
 };
 
 /* One worker's TCP state: its listener and its connection slots. Touched
@@ -146,16 +146,16 @@ static void conn_set_state(struct tcp_conn *c, enum conn_state to)
 	c->state = to;
 }
 
-static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_t n)
+static const char *addr_text(const union peer_addr *ss, char *buf, size_t n)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 
-	if (ss->ss_family == AF_INET) {
+	if (ss->sa.sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
 		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
 		snprintf(buf, n, "%s:%u", ip, ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
+	} else if (ss->sa.sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
@@ -166,10 +166,10 @@ static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_
 	return buf;
 }
 
-static int addr_key(const struct sockaddr_storage *ss, socklen_t len, struct tcp_key *k)
+static int addr_key(const union peer_addr *ss, socklen_t len, struct tcp_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+	if (ss->sa.sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
 		k->ip[10] = k->ip[11] = 0xff;
@@ -177,7 +177,7 @@ static int addr_key(const struct sockaddr_storage *ss, socklen_t len, struct tcp
 		k->port = in->sin_port;
 		return 0;
 	}
-	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+	if (ss->sa.sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
 		memcpy(k->ip, &in6->sin6_addr, 16);
@@ -296,14 +296,14 @@ static void wq_free(struct tcp_conn *c)
 	c->wq_msgs = 0;
 }
 
-static struct tcp_conn *conn_new(struct tcp_worker *tw, int fd, const struct sockaddr_storage *ss,
+static struct tcp_conn *conn_new(struct tcp_worker *tw, int fd, const union peer_addr *ss,
 				 socklen_t len, bool outbound)
 {
 	struct tcp_conn *c;
 	struct tcp_key k;
 	int one = 1;
 
-	if (len > sizeof(struct sockaddr_storage) || addr_key(ss, len, &k) || !(c = slot_get(tw)))
+	if (len > sizeof(union peer_addr) || addr_key(ss, len, &k) || !(c = slot_get(tw)))
 		return NULL;
 	conn_set_state(c, outbound ? CONN_CONNECTING : CONN_OPEN);
 	c->fd = fd;
@@ -643,13 +643,13 @@ static struct tcp_conn *conn_connect(struct tcp_worker *tw, const struct peer *p
 			 w->id, addr_text(&p->addr, a, sizeof(a)), ce->max_tcp_connections);
 		return NULL;
 	}
-	fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(p->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_info("worker %u: tcp %s: socket: %s, message dropped", w->id,
 			 addr_text(&p->addr, a, sizeof(a)), strerror(errno));
 		return NULL;
 	}
-	conn_bind_source(fd, &ce->listen, p->addr.ss_family);
+	conn_bind_source(fd, &ce->listen, p->addr.sa.sa_family);
 	c = conn_new(tw, fd, &p->addr, p->addr_len, true);
 	if (!c) {
 		log_info("worker %u: tcp %s: no connection slot, message dropped", w->id,
@@ -732,7 +732,7 @@ static void conn_accept(struct tcp_worker *tw, int fd)
 {
 	struct worker *w = tw->w;
 	uint32_t max = w->cfg->engine.max_tcp_connections;
-	struct sockaddr_storage ss;
+	union peer_addr ss;
 	socklen_t len = sizeof(ss);
 	struct tcp_conn *c;
 	char a[64];

@@ -184,6 +184,9 @@ static int c_leg_init(struct call *call)
 	char buf[512], id[IDS_CALL_ID_LEN];
 	bool trunk = hop->user.n > 0;
 
+	/* The previous target's dialog: what lingers of it must not read
+	 * the new one (its ACK, above all). */
+	call_orphan_txns(call, l);
 	leg_unlink(w, l);
 	leg_free(l);
 	memset(l, 0, sizeof(*l));

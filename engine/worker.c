@@ -34,7 +34,7 @@ enum {
 struct send_op {
 	struct send_op *next_free; /* on w->send_free while unused */
 	size_t len;
-	struct sockaddr_storage to;
+	union peer_addr to;
 	char data[];
 };
 
@@ -399,6 +399,7 @@ static void worker_loop(struct worker *w)
 		}
 		io_uring_cq_advance(&w->ring, n);
 		inbox_drain(w);
+		router_batch_end(w);
 		/* Mirrors of single-threaded counts, for the scraping thread. */
 		atomic_store_explicit(&w->st.timers_live, wheel_count(&w->wheel), memory_order_relaxed);
 		atomic_store_explicit(&w->st.dialogs_live, w->dialogs.count, memory_order_relaxed);

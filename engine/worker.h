@@ -23,6 +23,14 @@ struct tcp_conn;
 struct send_op;
 
 /* Where a message came from or goes to: the socket and the peer. */
+/* An IPv4 or IPv6 address: a peer is kept per transaction, leg and send,
+ * where sockaddr_storage (128 bytes) would be mostly padding. */
+union peer_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct peer {
 	int fd;
 	bool reliable;          /* TCP */
@@ -30,7 +38,7 @@ struct peer {
 	uint32_t conn_gen;      /* the connection is still this one if gens match */
 	uint8_t conn_owner;
 	socklen_t addr_len;
-	struct sockaddr_storage addr;
+	union peer_addr addr;
 };
 
 /* A UDP socket of a worker: the shared listening port (SO_REUSEPORT, one per
@@ -85,6 +93,7 @@ struct worker {
 	struct hmap dialogs;     /* struct leg by Call-ID and local tag */
 	void *tcp;               /* tcp.c's per-worker state */
 	struct call *calls;      /* every call of this worker, for shutdown */
+	struct call *reap;       /* calls ended in this loop iteration */
 	char via_host[64];       /* "host:port" of this worker, for Via and Contact */
 	struct str via;          /* via_host as a slice */
 	struct worker_stats st;

@@ -579,6 +579,80 @@ def t_callee_bye_before_caller_ack(ctx):
     uas.expect_ok()
 
 
+def raw_response(req, status, reason, to_tag, extra=""):
+    """A response to req as an endpoint of our own writes it."""
+    head = ["SIP/2.0 %d %s" % (status, reason)]
+    head += ["Via: %s" % v for v in req.all("via")]
+    head += ["From: %s" % req.get("from"), "To: %s;tag=%s" % (req.get("to"), to_tag),
+             "Call-ID: %s" % req.call_id, "CSeq: %s" % req.get("cseq")]
+    return ("\r\n".join(head) + "\r\n" + extra + "Content-Length: 0\r\n\r\n").encode()
+
+
+def metric_value(port, name):
+    """A sample of xferd's /metrics, or None."""
+    with socket.create_connection((LOOPBACK, port), timeout=2) as s:
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    for line in data.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+@test("late_2xx_after_call_end", transports=("udp",))
+def t_late_2xx_after_call_end(ctx):
+    """The endpoint's 200 for the INVITE comes again after the call ended
+    (as if xferd's ACK were lost): the call's memory is gone by then, but
+    the INVITE transaction still answers with the same ACK (§13.2.2.4)."""
+    mport = ctx.ports.one()
+    x = ctx.start_xferd(engine={"metrics": "%s:%d" % (LOOPBACK, mport)})
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b.bind((LOOPBACK, x.uas_port))
+    b.settimeout(5)
+
+    def b_recv(pred, what):
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            data, src = b.recvfrom(65536)
+            m = SipMsg(data.decode("utf-8", "replace"), "received")
+            if pred(m):
+                return m, src
+        raise TestFailure("the endpoint got no %s" % what)
+
+    uac = ctx.uac("uac_callee_bye.xml").start()
+    try:
+        inv, src = b_recv(lambda m: m.method == "INVITE", "INVITE")
+        contact = "Contact: <sip:agent@%s:%d>\r\n" % (LOOPBACK, x.uas_port)
+        ok = raw_response(inv, 200, "OK", "b1", contact)
+        b.sendto(ok, src)
+        ack, _ = b_recv(lambda m: m.method == "ACK", "ACK")
+        bye = ("BYE sip:xferd@%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKbye1\r\n"
+               "Max-Forwards: 70\r\nFrom: %s;tag=b1\r\nTo: %s\r\nCall-ID: %s\r\n"
+               "CSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+               % (LOOPBACK, x.port, LOOPBACK, x.uas_port, inv.get("to"), inv.get("from"),
+                  inv.call_id)).encode()
+        b.sendto(bye, src)
+        b_recv(lambda m: m.status == 200 and m.cseq[1] == "BYE", "200 for its BYE")
+        uac.wait()
+        uac.expect_ok()
+        for _ in range(50):  # the call is counted and freed once the caller's 200 is in
+            if metric_value(mport, 'xferd_live_objects{kind="calls"}') == 0:
+                break
+            time.sleep(0.1)
+        check(metric_value(mport, 'xferd_live_objects{kind="calls"}') == 0,
+              "the ended call is still in memory")
+        check(metric_value(mport, 'xferd_live_objects{kind="transactions"}') > 0,
+              "no transaction lingers after the call")
+        b.sendto(ok, src)
+        again, _ = b_recv(lambda m: m.method == "ACK", "ACK for the retransmitted 200")
+        check(again.raw == ack.raw, "the second ACK differs from the first:\n%s\n---\n%s"
+              % (ack.raw, again.raw))
+    finally:
+        b.close()
+
+
 @test("cancel_before_answer")
 def t_cancel_before_answer(ctx):
     ctx.start_xferd()
