@@ -193,10 +193,20 @@ static void call_free(struct call *call)
 	free(call);
 }
 
+/* A call waiting in worker->reap is freed there, not under the stack. */
 static void call_unref(struct call *call)
 {
-	if (--call->refs == 0)
+	if (--call->refs == 0 && !call->queued)
 		call_free(call);
+}
+
+static void call_reap_later(struct call *call)
+{
+	if (call->queued)
+		return;
+	call->queued = true;
+	call->reap_next = call->w->reap;
+	call->w->reap = call;
 }
 
 static void leg_bye_send(struct leg *l);
@@ -281,9 +291,21 @@ void call_reap(struct worker *w)
 		struct call *call = w->reap;
 
 		w->reap = call->reap_next;
+		call->queued = false;
 		call_orphan_txns(call, NULL);
-		call_unref(call);
+		if (!call->reaped) { /* the reference held until it ended */
+			call->reaped = true;
+			call->refs--;
+		}
+		if (call->refs == 0)
+			call_free(call);
 	}
+}
+
+void call_txn_answered(struct leg *leg)
+{
+	if (leg->call->state == CALL_DONE)
+		call_reap_later(leg->call);
 }
 
 /* The call stops counting as active; call_reap() frees it once the stack
@@ -307,8 +329,7 @@ static void call_end(struct call *call, const char *why)
 	leg_unlink(w, &call->b);
 	leg_unlink(w, &call->c);
 	stats_dec(&w->st.calls_active);
-	call->reap_next = w->reap;
-	w->reap = call;
+	call_reap_later(call);
 }
 
 /* Up, or hung up with its BYE still held for an ACK: the dialog must

@@ -33,11 +33,13 @@ struct xfer_req {
 
 struct call {
 	struct call *prev, *next; /* worker->calls */
-	struct call *reap_next;   /* worker->reap: ended, to be freed */
+	struct call *reap_next;   /* worker->reap, while queued */
+	bool queued;              /* in worker->reap */
+	bool reaped;              /* reaped once: refs counts transactions only */
 	struct rtxn *txns;        /* the transactions pointing at a leg */
 	struct worker *w;
 	enum call_state state;
-	unsigned refs;            /* transactions pointing at a leg, +1 until reaped */
+	unsigned refs;            /* transactions pointing at a leg, +1 until first reaped */
 	const struct config_trunk *trunk;
 	struct leg a, b, c;
 	struct leg *a_peer;       /* who A talks to: &b, then &c after a transfer */
