@@ -247,34 +247,18 @@ void call_attach(struct leg *leg, struct rtxn *x)
 	call->refs++;
 }
 
-/* Past its final response, x only absorbs retransmissions, which needs
- * nothing of the call but the ACK of a 2xx. */
-static bool txn_quiet(const struct rtxn *x)
-{
-	switch (x->t.state) {
-	case TXN_COMPLETED:
-	case TXN_CONFIRMED:
-	case TXN_TERMINATED:
-		return true;
-	case TXN_ACCEPTED:
-		return !x->server || x->t.got_ack;
-	default:
-		return false;
-	}
-}
-
 void call_orphan_txns(struct call *call, const struct leg *only)
 {
 	struct rtxn *x = call->txns, *next;
 
 	for (; x; x = next) {
 		struct leg *l = x->leg;
-		bool acked = !x->server && x->method == SIP_METHOD_INVITE && l->ack &&
-			     l->ack_cseq == x->cseq;
+		bool acked;
 
 		next = x->call_next;
-		if (!txn_quiet(x) || (only && l != only))
+		if (!txn_settled(&x->t) || (only && l != only))
 			continue;
+		acked = !x->server && x->method == SIP_METHOD_INVITE && l->ack && l->ack_cseq == x->cseq;
 		call_txn_unlink(call, x);
 		if (l->inv == x)
 			leg_invite_done(l);

@@ -65,6 +65,20 @@ static const uint8_t txn_legal_from[][TXN__STATE_COUNT] = {
 };
 #undef FROM
 
+bool txn_settled(const struct txn *t)
+{
+	switch (t->state) {
+	case TXN_COMPLETED:
+	case TXN_CONFIRMED:
+	case TXN_TERMINATED:
+		return true;
+	case TXN_ACCEPTED:
+		return t->type != TXN_INVITE_SERVER || t->got_ack;
+	default:
+		return false;
+	}
+}
+
 /* ---- names ---- */
 
 const char *txn_state_name(enum txn_state s)

@@ -141,6 +141,11 @@ void txn_transport_error(struct txn *t);
  * before on_terminated, so the worker need not (but may) call it there. */
 void txn_destroy(struct txn *t);
 
+/* Past its final response (and, for an INVITE server's 2xx, its ACK): t
+ * only absorbs retransmissions now, and needs nothing of its TU but an
+ * INVITE client's ACK for each 2xx. */
+bool txn_settled(const struct txn *t);
+
 /* "Calling", "Proceeding"... for logs and metric labels. */
 const char *txn_state_name(enum txn_state s);
 

@@ -1011,6 +1011,39 @@ Test(invite_server, completed_to_confirmed_on_ack)
 	end_alive();
 }
 
+/* txn_settled: what may outlive its call (call.c hands those over). */
+Test(txn, settled_only_past_the_final_response)
+{
+	new_txn(TXN_INVITE_SERVER, false);
+	cr_assert_not(txn_settled(&txn));
+	respond(180);
+	cr_assert_not(txn_settled(&txn));
+	respond(200);
+	cr_assert_not(txn_settled(&txn)); /* Accepted, the 2xx not ACKed */
+	txn_server_on_ack(&txn);
+	cr_assert(txn_settled(&txn));
+	end_alive();
+}
+
+Test(txn, settled_client_from_completed_or_accepted)
+{
+	start_client(TXN_NONINVITE_CLIENT, false);
+	cr_assert_not(txn_settled(&txn));
+	deliver(200);
+	cr_assert(txn_settled(&txn));
+	end_alive();
+}
+
+Test(txn, settled_invite_client_on_2xx)
+{
+	start_client(TXN_INVITE_CLIENT, false);
+	deliver(180);
+	cr_assert_not(txn_settled(&txn));
+	deliver(200);
+	cr_assert(txn_settled(&txn));
+	end_alive();
+}
+
 Test(invite_server, confirmed_absorbs_requests_and_acks)
 {
 	new_txn(TXN_INVITE_SERVER, false);
