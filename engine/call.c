@@ -552,6 +552,21 @@ static void reply_a(struct call *call, unsigned status, struct str reason,
 	}
 }
 
+/* The status for a request whose next hop never answered (Timer B or F:
+ * 408) or could not be reached (a transport error, which §8.1.3.1 reads
+ * as a 503). That 503 is not passed on: upstream it would say xferd itself
+ * is unavailable (§16.7 step 6); 502 is "destination out of order" (RFC
+ * 3398, cause 27). */
+static unsigned unreached_status(unsigned status, struct str *reason)
+{
+	if (status == 408) {
+		*reason = STR("Request Timeout");
+		return 408;
+	}
+	*reason = STR("Bad Gateway");
+	return 502;
+}
+
 void leg_cancel(struct leg *l)
 {
 	static _Thread_local struct sip_msg inv;
@@ -707,12 +722,13 @@ static void on_b_invite_response(struct rtxn *x, const struct sip_msg *m,
 static void on_b_invite_timeout(struct rtxn *x, unsigned status)
 {
 	struct call *call = x->leg->call;
+	struct str reason;
 
 	leg_invite_done(&call->b);
+	status = unreached_status(status, &reason);
 	if (call->state == CALL_INVITING)
-		reply_a(call, status, status == 408 ? STR("Request Timeout")
-						    : STR("Service Unavailable"), NULL);
-	call_end(call, "B leg timed out");
+		reply_a(call, status, reason, NULL);
+	call_end(call, status == 408 ? "B leg timed out" : "B leg unreachable");
 }
 
 void call_on_cancel(struct rtxn *inv)
@@ -958,11 +974,11 @@ static void on_relay_response(struct rtxn *x, const struct sip_msg *m, const str
 static void on_relay_timeout(struct rtxn *x, unsigned status)
 {
 	struct rtxn *s = x->relay;
+	struct str reason;
 
+	status = unreached_status(status, &reason);
 	if (s)
-		call_reply_saved(s, s->req, s->req_len, status,
-				 status == 408 ? STR("Request Timeout") : STR("Service Unavailable"),
-				 STR_NULL, STR_NULL, NULL);
+		call_reply_saved(s, s->req, s->req_len, status, reason, STR_NULL, STR_NULL, NULL);
 }
 
 static void relay_request(struct leg *from, struct rtxn *x, const struct sip_msg *m,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "build.h"
 #include "call.h"
@@ -274,6 +275,40 @@ static void on_response(struct worker *w, const struct sip_msg *m, const struct 
 	log_debug("worker %u: response %u to %.*s, txn %s", w->id, m->status,
 		  STR_FMT(sip_method_name(x->method)), txn_state_name(x->t.state));
 	txn_client_on_response(&x->t, m, c);
+}
+
+void router_on_send_failed(struct worker *w, const struct peer *to, const char *buf,
+			   size_t len, int err)
+{
+	static _Thread_local struct sip_msg m;
+	const struct sip_hdr *h = NULL;
+	struct str cur = STR_NULL, v;
+	struct sip_via via;
+	struct sip_src src;
+	char host[INET6_ADDRSTRLEN];
+	struct rtxn *x;
+	int shard;
+
+	if (sip_msg_parse_head(&m, buf, len) || !m.is_request || m.method_id == SIP_METHOD_ACK ||
+	    sip_msg_list_next(&m, SIP_HDR_VIA, &h, &cur, &v) <= 0 || sip_via_read(v, &via, NULL))
+		return;
+	/* A request to a caller may leave by the socket its INVITE came in
+	 * on, another worker's: its ICMP error comes back there. */
+	shard = ids_shard_of_branch(via.branch);
+	if (shard < 0 || (unsigned)shard >= w->eng->nworkers)
+		return;
+	if ((unsigned)shard != w->id) {
+		worker_handoff_send_failed(w, (unsigned)shard, to, buf, len, err);
+		return;
+	}
+	x = txn_find(w, via.branch, false, m.method_id);
+	if (!x)
+		return; /* a retransmission's error, after the first one ended it */
+	if (!router_src(to, &src, host))
+		src = (struct sip_src){ STR("?"), 0 };
+	log_info("worker %u: %.*s to %.*s:%u failed: %s", w->id, STR_FMT(m.method),
+		 STR_FMT(src.host), src.port, strerror(-err));
+	txn_transport_error(&x->t);
 }
 
 static void on_options(struct worker *w, struct rtxn *x, const struct sip_msg *m,

@@ -48,6 +48,13 @@ struct rtxn {
 void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 		       size_t len, bool handed_off);
 
+/* A request sent from w did not get out, or an ICMP error reported it
+ * (buf then holds the start the ICMP quoted); to is its destination. Its
+ * client transaction fails with 503 at once (§17.1.4, §18.4) instead of
+ * at Timer B or F. Responses and ACKs have no transaction to tell. */
+void router_on_send_failed(struct worker *w, const struct peer *to, const char *buf,
+			   size_t len, int err);
+
 /* Start a client transaction on w: request msg (copied) with branch goes to
  * p. Returns it, or NULL (logged) if out of memory or transactions. */
 struct rtxn *router_client_start(struct worker *w, struct leg *leg, const struct peer *p,

@@ -1,11 +1,15 @@
 /* worker.c: the per-thread io_uring loop: multishot UDP receive into a
  * provided buffer ring, batched sends, the timer wheel, cross-worker inbox. */
 #include <errno.h>
+#include <time.h> /* before linux/errqueue.h, which needs struct timespec */
+#include <linux/errqueue.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -28,6 +32,10 @@ enum {
 #define BR_GROUP 0
 #define BR_ENTRIES 512
 #define BR_SIZE 16384
+/* ICMP errors read per error signal, and the bytes of each quote kept
+ * (ICMPv6 quotes up to 1232; what the router needs is in the first lines). */
+#define ERRQUEUE_DRAIN_MAX 64
+#define ERRQUEUE_QUOTE_MAX 1280
 /* The loop wakes at least this often to notice engine_stop(). */
 #define IDLE_WAKE_MS 200
 /* Send completions a wait counts on at most (the CQ ring holds 2048). */
@@ -36,6 +44,9 @@ enum {
 struct send_op {
 	struct send_op *next_free; /* on w->send_free while unused */
 	size_t len;
+	int fd;
+	bool retried;              /* sent again after another's error */
+	socklen_t to_len;
 	union peer_addr to;
 	char data[];
 };
@@ -71,9 +82,16 @@ static void send_op_put(struct worker *w, struct send_op *op)
 	w->send_free_n++;
 }
 
+enum handoff_kind {
+	HANDOFF_MESSAGE,     /* a received message this worker owns */
+	HANDOFF_TCP_SEND,    /* bytes to write on a connection it owns */
+	HANDOFF_SEND_FAILED, /* a request of its own that did not get out */
+};
+
 struct handoff {
 	struct inbox_node node; /* first: the queue links nodes */
-	bool tcp_send;          /* bytes to write on a connection we own */
+	enum handoff_kind kind;
+	int err;                /* HANDOFF_SEND_FAILED: why */
 	struct peer peer;
 	size_t len;
 	char data[];
@@ -145,7 +163,7 @@ static struct inbox_node *inbox_pop(struct inbox *q)
 }
 
 static void handoff(struct worker *from, unsigned to, const struct peer *p,
-		    const char *buf, size_t len, bool tcp_send)
+		    const char *buf, size_t len, enum handoff_kind kind, int err)
 {
 	struct worker *dst = from->eng->workers[to];
 	struct handoff *h = malloc(sizeof(*h) + len);
@@ -155,7 +173,8 @@ static void handoff(struct worker *from, unsigned to, const struct peer *p,
 		log_warn("worker %u: no memory to hand a message to worker %u", from->id, to);
 		return;
 	}
-	h->tcp_send = tcp_send;
+	h->kind = kind;
+	h->err = err;
 	h->peer = *p;
 	h->len = len;
 	memcpy(h->data, buf, len);
@@ -172,13 +191,19 @@ static void handoff(struct worker *from, unsigned to, const struct peer *p,
 void worker_handoff(struct worker *from, unsigned to, const struct peer *p,
 		    const char *buf, size_t len)
 {
-	handoff(from, to, p, buf, len, false);
+	handoff(from, to, p, buf, len, HANDOFF_MESSAGE, 0);
 }
 
 void worker_handoff_send(struct worker *from, unsigned to, const struct peer *p,
 			 const char *buf, size_t len)
 {
-	handoff(from, to, p, buf, len, true);
+	handoff(from, to, p, buf, len, HANDOFF_TCP_SEND, 0);
+}
+
+void worker_handoff_send_failed(struct worker *from, unsigned to, const struct peer *p,
+				const char *buf, size_t len, int err)
+{
+	handoff(from, to, p, buf, len, HANDOFF_SEND_FAILED, err);
 }
 
 static void inbox_drain(struct worker *w)
@@ -190,18 +215,37 @@ static void inbox_drain(struct worker *w)
 		struct handoff *h = (struct handoff *)n;
 
 		stats_inc(&w->st.handoffs_in);
-		if (h->tcp_send)
-			tcp_send_local(w, &h->peer, h->data, h->len);
-		else
+		switch (h->kind) {
+		case HANDOFF_MESSAGE:
 			router_on_message(w, &h->peer, h->data, h->len, true);
+			break;
+		case HANDOFF_TCP_SEND:
+			tcp_send_local(w, &h->peer, h->data, h->len);
+			break;
+		case HANDOFF_SEND_FAILED:
+			router_on_send_failed(w, &h->peer, h->data, h->len, h->err);
+			break;
+		}
 		free(h);
 	}
+}
+
+/* SEND with a destination (sendto) spares the kernel the msghdr and iovec
+ * copies of SENDMSG. (Registered files would spare the fd lookup but keep
+ * the port bound until the ring's deferred teardown ends.) */
+static void send_submit(struct worker *w, struct send_op *op)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+
+	io_uring_prep_send(sqe, op->fd, op->data, op->len, 0);
+	io_uring_prep_send_set_addr(sqe, &op->to.sa, (uint16_t)op->to_len);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
+	w->sends_inflight++;
 }
 
 void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t len)
 {
 	struct send_op *op;
-	struct io_uring_sqe *sqe;
 
 	stats_inc(&w->st.msgs[STATS_OUT][stats_method_of_bytes(buf, len)]);
 	if (p->reliable) {
@@ -216,25 +260,99 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	}
 	memcpy(op->data, buf, len);
 	memcpy(&op->to, &p->addr, p->addr_len);
+	op->to_len = p->addr_len;
 	op->len = len;
-	/* SEND with a destination (sendto) spares the kernel the msghdr and
-	 * iovec copies of SENDMSG. (Registered files would spare the fd lookup
-	 * but keep the port bound until the ring's deferred teardown ends.) */
-	sqe = worker_sqe(w);
-	io_uring_prep_send(sqe, p->fd, op->data, len, 0);
-	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)&op->to, (uint16_t)p->addr_len);
-	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
-	w->sends_inflight++;
+	op->fd = p->fd;
+	op->retried = false;
+	send_submit(w, op);
 	stats_inc(&w->st.msgs_out);
+}
+
+/* RFC 3261 §18.4: unreachable host, network, port or protocol and
+ * parameter problems fail the request; TTL exceeded, source quench and
+ * "fragmentation needed" (the retransmission gets through) do not. */
+static bool icmp_fails_request(const struct sock_extended_err *ee)
+{
+	if (ee->ee_origin == SO_EE_ORIGIN_ICMP)
+		return (ee->ee_type == ICMP_DEST_UNREACH && ee->ee_code != ICMP_FRAG_NEEDED) ||
+		       ee->ee_type == ICMP_PARAMETERPROB;
+	if (ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+		return ee->ee_type == ICMP6_DST_UNREACH || ee->ee_type == ICMP6_PARAM_PROB;
+	return false;
+}
+
+/* The ICMP errors that IP_RECVERR queued on fd, each naming the
+ * destination of the datagram it reports and quoting its start, up to
+ * ERRQUEUE_DRAIN_MAX of them: the next error signal reads on. */
+static void udp_errqueue_drain(struct worker *w, int fd)
+{
+	for (unsigned i = 0; i < ERRQUEUE_DRAIN_MAX; i++) {
+		char data[ERRQUEUE_QUOTE_MAX];
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+					    sizeof(struct sockaddr_in6))];
+		} ctl;
+		struct peer to = { .fd = fd };
+		struct iovec iov = { data, sizeof(data) };
+		struct msghdr mh = { .msg_name = &to.addr, .msg_namelen = sizeof(to.addr),
+				     .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+		struct sock_extended_err ee = { 0 };
+		ssize_t n = recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+		if (n < 0)
+			return;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+			    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR))
+				memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+		}
+		to.addr_len = mh.msg_namelen;
+		if (!icmp_fails_request(&ee))
+			continue;
+		stats_inc(&w->st.send_errors);
+		router_on_send_failed(w, &to, data, (size_t)n, -(int)ee.ee_errno);
+	}
+}
+
+/* What an ICMP error sets on the socket (sk_err): the next send or
+ * receive returns it once, whichever comes first, and a send that does
+ * fails without sending. EMSGSIZE and the unreachables can also be a
+ * send's own error, which its one retry then meets again. */
+static bool err_from_icmp(int err)
+{
+	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH ||
+	       err == EHOSTDOWN || err == EPROTO || err == EMSGSIZE;
+}
+
+/* No socket buffer for now: the retransmission timer sends it again. */
+static bool err_transient(int err)
+{
+	return err == EAGAIN || err == ENOBUFS || err == ENOMEM || err == EINTR;
 }
 
 static void on_send(struct worker *w, struct send_op *op, int res)
 {
 	w->sends_inflight--;
-	if (res < 0) {
-		stats_inc(&w->st.send_errors);
-		log_debug("worker %u: send failed: %s", w->id, strerror(-res));
+	if (res >= 0)
+		goto out;
+	if (err_from_icmp(-res)) {
+		udp_errqueue_drain(w, op->fd);
+		if (!op->retried) { /* most likely an earlier datagram's error */
+			op->retried = true;
+			send_submit(w, op);
+			return;
+		}
 	}
+	stats_inc(&w->st.send_errors);
+	log_debug("worker %u: send failed: %s", w->id, strerror(-res));
+	if (!err_transient(-res)) {
+		struct peer to = { .fd = op->fd, .addr_len = op->to_len, .addr = op->to };
+
+		router_on_send_failed(w, &to, op->data, op->len, res);
+	}
+out:
 	send_op_put(w, op);
 }
 
@@ -327,7 +445,9 @@ static void on_recv(struct worker *w, struct udp_sock *s, struct io_uring_cqe *c
 {
 	if (cqe->res < 0) {
 		/* ENOBUFS: every buffer was in use; the multishot ended. */
-		if (cqe->res != -ENOBUFS)
+		if (err_from_icmp(-cqe->res))
+			udp_errqueue_drain(w, s->fd);
+		else if (cqe->res != -ENOBUFS)
 			log_warn("worker %u: receive failed: %s", w->id, strerror(-cqe->res));
 	} else if (s->multishot && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		on_recv_multishot(w, s, cqe);
@@ -530,6 +650,12 @@ static int udp_open(const struct config_addr *a, uint16_t port, bool reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	/* ICMP errors for the datagrams we send (RFC 3261 §18.4): without
+	 * this an unconnected socket drops them, and an unreachable target
+	 * costs a whole Timer B. A dual-stack socket needs both for IPv4. */
+	setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
 	if (bind(fd, (struct sockaddr *)&ss, a->sa_len) < 0) {

@@ -139,6 +139,11 @@ struct io_uring_sqe *worker_sqe(struct worker *w);
 void worker_handoff_send(struct worker *from, unsigned to, const struct peer *p,
 			 const char *buf, size_t len);
 
+/* Hand a request that failed in transport to the worker that sent it
+ * (router_on_send_failed() there). */
+void worker_handoff_send_failed(struct worker *from, unsigned to, const struct peer *p,
+				const char *buf, size_t len, int err);
+
 /* The monotonic clock now, in µs (the loop's now_us is read once per batch). */
 uint64_t worker_clock_us(void);
 

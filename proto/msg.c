@@ -486,12 +486,18 @@ static int parse_content_length(struct sip_msg *m)
 	return 0;
 }
 
-static int parse_headers(struct sip_msg *m, const char *p, const char *end)
+/* head_only: buf ends after its last complete line (sip_msg_parse_head()):
+ * running out of lines ends the headers, and no body is read. */
+static int parse_headers(struct sip_msg *m, const char *p, const char *end, bool head_only)
 {
 	const char *lf, *stop;
 
 	for (;;) {
 		lf = scan_line(p, end, &stop);
+		if (!lf && head_only) {
+			m->len = (size_t)(p - m->buf);
+			return 0;
+		}
 		if (!lf)
 			return fail(m, end, "headers not terminated by an empty line", 400);
 		if (line_stop(p, lf) == p)
@@ -503,6 +509,10 @@ static int parse_headers(struct sip_msg *m, const char *p, const char *end)
 			return -EBADMSG;
 	}
 	p = lf + 1;
+	if (head_only) {
+		m->len = (size_t)(p - m->buf);
+		return 0;
+	}
 	if (parse_content_length(m))
 		return -EBADMSG;
 	if (!m->has_content_length) {
@@ -524,7 +534,7 @@ static void msg_reset(struct sip_msg *m, const char *buf)
 	m->buf = buf;
 }
 
-int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len)
+static int msg_parse(struct sip_msg *m, const char *buf, size_t len, bool head_only)
 {
 	const char *p = buf, *end = buf + len, *lf;
 	int r;
@@ -537,11 +547,24 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len)
 		return fail(m, end, "no start line", 0);
 	r = parse_start_line(m, str_span(p, line_stop(p, lf)));
 	if (!r)
-		r = parse_headers(m, lf + 1, end);
+		r = parse_headers(m, lf + 1, end, head_only);
 	/* A response is never answered, whatever is wrong with it. */
 	if (r && !m->is_request)
 		m->err_status = 0;
 	return r;
+}
+
+int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len)
+{
+	return msg_parse(m, buf, len, false);
+}
+
+int sip_msg_parse_head(struct sip_msg *m, const char *buf, size_t len)
+{
+	/* Only whole lines: the quote may stop anywhere in the last one. */
+	while (len && buf[len - 1] != '\n')
+		len--;
+	return msg_parse(m, buf, len, true);
 }
 
 const struct sip_hdr *sip_msg_hdr_first(const struct sip_msg *m, enum sip_hdr_id id)

@@ -140,6 +140,12 @@ struct sip_msg {
  * sip_core_read() (hdr.h) checks the headers every message needs. */
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len);
 
+/* The head of a message of which buf may hold only the start, as an ICMP
+ * error quotes the datagram it reports (about 500 bytes for IPv4): the
+ * start line and the complete header lines, no body (m->body stays empty,
+ * Content-Length unread). Returns 0, or -EBADMSG as sip_msg_parse(). */
+int sip_msg_parse_head(struct sip_msg *m, const char *buf, size_t len);
+
 /* First header of id, or NULL. O(1). */
 const struct sip_hdr *sip_msg_hdr_first(const struct sip_msg *m, enum sip_hdr_id id);
 

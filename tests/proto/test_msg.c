@@ -940,3 +940,85 @@ Test(msg, every_prefix_of_a_message)
 		cr_expect_leq(m.err_at, k, "prefix %zu: err_at %zu", k, m.err_at);
 	}
 }
+
+/* ---- sip_msg_parse_head: the start of a datagram an ICMP error quotes ---- */
+
+static const char head_req[] =
+	"NOTIFY sip:agent@192.0.2.10:5060 SIP/2.0\r\n"
+	"Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKxf1a2b3c;rport\r\n"
+	"Max-Forwards: 70\r\n"
+	"To: <sip:agent@acme.example.net>;tag=ep1\r\n"
+	"Content-Type: message/sipfrag\r\n"
+	"Content-Length: 22\r\n"
+	"\r\n"
+	"SIP/2.0 180 Ringing\r\n";
+
+static int parse_head(struct sip_msg *m, size_t n)
+{
+	return sip_msg_parse_head(m, guard_put(head_req, n), n);
+}
+
+Test(msg_head, whole_message_reads_without_its_body)
+{
+	struct sip_msg m;
+
+	cr_assert_eq(parse_head(&m, sizeof(head_req) - 1), 0);
+	cr_expect(m.is_request);
+	cr_expect_eq(m.method_id, SIP_METHOD_NOTIFY);
+	cr_expect_eq(m.nhdrs, 5);
+	cr_expect_eq(m.body.n, 0);
+	cr_expect_eq(m.len, off(head_req, "SIP/2.0 180"));
+}
+
+Test(msg_head, cut_anywhere_keeps_the_complete_lines)
+{
+	size_t via_end = off(head_req, "Max-Forwards"), hdrs_end = off(head_req, "SIP/2.0 180");
+
+	/* Every cut from the end of the Via line on: the Via is there, whole,
+	 * and nothing past the cut is read (the guard page would fault). */
+	for (size_t n = via_end; n < sizeof(head_req) - 1; n++) {
+		struct sip_msg m;
+		const struct sip_hdr *via;
+
+		cr_assert_eq(parse_head(&m, n), 0, "cut at %zu: %s", n, m.err);
+		via = sip_msg_hdr_first(&m, SIP_HDR_VIA);
+		cr_assert_not_null(via, "cut at %zu", n);
+		expect_str(via->value, "SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKxf1a2b3c;rport");
+		cr_expect_leq(m.len, n);
+		cr_expect_leq(m.len, hdrs_end);
+	}
+}
+
+Test(msg_head, cut_inside_the_via_leaves_no_via)
+{
+	struct sip_msg m;
+
+	cr_assert_eq(parse_head(&m, off(head_req, "branch=")), 0);
+	cr_expect_null(sip_msg_hdr_first(&m, SIP_HDR_VIA));
+	cr_expect_eq(m.nhdrs, 0);
+}
+
+Test(msg_head, cut_inside_the_start_line_fails)
+{
+	struct sip_msg m;
+
+	cr_expect_eq(parse_head(&m, 20), -EBADMSG);
+	cr_expect_eq(parse_head(&m, 0), -EBADMSG);
+}
+
+Test(msg_head, bad_header_in_the_quote_fails)
+{
+	static const char bad[] = "BYE sip:a@192.0.2.1 SIP/2.0\r\n"
+				  "Via SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\r\n";
+	struct sip_msg m;
+
+	cr_expect_eq(sip_msg_parse_head(&m, guard_put(bad, sizeof(bad) - 1), sizeof(bad) - 1),
+		     -EBADMSG);
+}
+
+Test(msg_head, full_parse_still_wants_the_empty_line)
+{
+	struct sip_msg m;
+
+	cr_expect_eq(parse(&m, head_req, off(head_req, "Content-Type")), -EBADMSG);
+}

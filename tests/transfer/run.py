@@ -1134,6 +1134,34 @@ def t_target_unreachable_503(ctx):
     settle_until(invs[0].stamp + 64 * 0.050 + 0.5)
 
 
+@test("target_port_closed_503_at_once")
+def t_target_port_closed_503_at_once(ctx):
+    """Nothing listens on the gateway's port: the ICMP port unreachable
+    that answers the target's INVITE is a transport error (RFC 3261 §18.4,
+    §17.1.4), so NOTIFY 503 terminated comes at once, not at
+    transfer_timeout (10 s here); one INVITE, no CANCEL; the caller stays
+    with the endpoint, which hangs it up."""
+    x = ctx.start_xferd(transfer_timeout=10)
+    beta = ctx.beta()
+    ep = ctx.endpoint("ep_transfer_busy.xml", refer_to=refer_to(PSTN_TARGET))
+    caller = ctx.caller("caller_wait_bye.xml")
+    ctx.wait_sipps()
+    check_refer_response(ep, 1, 202)
+    ns = check_notifies(ep, [100, 503], b_leg=b_invite(ep))
+    refer = ep.sent(lambda m: m.method == "REFER")[0]
+    dt = ns[-1].stamp - refer.stamp
+    check(dt < 1.5, "NOTIFY 503 came %.2f s after the REFER; the ICMP error must end the "
+          "transfer at once (transfer_timeout is 10 s)" % dt)
+    log = harness.read_text(x.log)
+    check(re.search(r"INVITE to 127\.0\.0\.1:%d failed: Connection refused" % x.gw_port, log),
+          "xferd did not log the target's INVITE as refused")
+    check_no_reinvite(caller)
+    check(caller.received(lambda m: m.method == "BYE"),
+          "the endpoint's BYE after the failed transfer did not reach the caller")
+    check_sink_empty(beta)
+    ctx.expect_sipps_ok()
+
+
 @test("retry_after_unreachable_503")
 def t_retry_after_unreachable_503(ctx):
     """The gateway never answers: at transfer_timeout (2 s) NOTIFY 503
