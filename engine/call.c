@@ -157,9 +157,6 @@ struct leg *call_leg_find(struct worker *w, const struct sip_core *c)
 void leg_invite_done(struct leg *l)
 {
 	l->inv = NULL;
-	free(l->invite);
-	l->invite = NULL;
-	l->invite_len = 0;
 }
 
 void leg_free(struct leg *l)
@@ -170,7 +167,6 @@ void leg_free(struct leg *l)
 	leg_str_free(&l->remote_uri);
 	leg_str_free(&l->target);
 	leg_str_free(&l->routes);
-	free(l->invite);
 	free(l->ack);
 }
 
@@ -418,11 +414,6 @@ struct rtxn *leg_request(struct leg *l, enum sip_method method, struct str extra
 	n = sip_build_finish(&b, body.n ? ctype : STR_NULL, body);
 	if (n < 0)
 		return NULL;
-	/* The initial INVITE of a leg we call is kept: a CANCEL copies it. */
-	if (method == SIP_METHOD_INVITE && !l->up && !l->invite) {
-		l->invite = call_dup_mem(buf, (size_t)n);
-		l->invite_len = (size_t)n;
-	}
 	x = router_client_start(w, l, &l->peer, method, br, buf, (size_t)n);
 	if (!x)
 		return NULL;
@@ -567,43 +558,58 @@ static unsigned unreached_status(unsigned status, struct str *reason)
 	return 502;
 }
 
-void leg_cancel(struct leg *l)
+/* The CANCEL of client INVITE inv, on leg l (§9.1): a copy of the
+ * Request-URI, Call-ID, From, To, CSeq number, top Via and Route of the
+ * INVITE, which the transaction holds until its final response. */
+static void invite_cancel(struct leg *l, struct rtxn *inv)
 {
-	static _Thread_local struct sip_msg inv;
+	static _Thread_local struct sip_msg m;
 	char buf[4096];
 	struct sip_core c;
 	struct sip_build b;
 	struct rtxn *x;
 	int n;
 
-	if (!l->inv || l->inv->t.state >= TXN_COMPLETED)
+	if (!inv->t.msg || sip_msg_parse(&m, inv->t.msg, inv->t.msg_len) || sip_core_read(&m, &c))
+		return;
+	sip_build_init(&b, buf, sizeof(buf));
+	sip_build_request_line(&b, STR("CANCEL"), m.ruri);
+	sip_build_header_copy(&b, &m, SIP_HDR_VIA);
+	sip_build_header(&b, STR("Max-Forwards"), STR("70"));
+	sip_build_header_copy(&b, &m, SIP_HDR_FROM);
+	sip_build_header_copy(&b, &m, SIP_HDR_TO);
+	sip_build_header_copy(&b, &m, SIP_HDR_CALL_ID);
+	sip_build_header_begin(&b, STR("CSeq"));
+	sip_build_uint(&b, c.cseq.num);
+	sip_build_raw(&b, STR(" CANCEL"));
+	sip_build_header_end(&b);
+	sip_build_header_copy(&b, &m, SIP_HDR_ROUTE);
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	if (n < 0)
+		return;
+	x = router_client_start(l->call->w, l, &inv->peer, SIP_METHOD_CANCEL, c.via.branch, buf,
+				(size_t)n);
+	if (x)
+		call_attach(l, x);
+}
+
+void leg_cancel(struct leg *l)
+{
+	if (!l->inv || l->up || l->inv->t.state >= TXN_COMPLETED)
 		return;
 	if (!l->got_provisional) { /* §9.1: not before a provisional */
 		l->cancel_pending = true;
 		return;
 	}
-	if (!l->invite || sip_msg_parse(&inv, l->invite, l->invite_len) || sip_core_read(&inv, &c))
+	invite_cancel(l, l->inv);
+}
+
+void leg_cancel_earlier(struct leg *l, struct rtxn *inv)
+{
+	if (inv->t.state != TXN_PROCEEDING)
 		return;
-	/* §9.1: same Request-URI, Call-ID, From, To, CSeq number and branch. */
-	sip_build_init(&b, buf, sizeof(buf));
-	sip_build_request_line(&b, STR("CANCEL"), inv.ruri);
-	sip_build_header_copy(&b, &inv, SIP_HDR_VIA);
-	sip_build_header(&b, STR("Max-Forwards"), STR("70"));
-	sip_build_header_copy(&b, &inv, SIP_HDR_FROM);
-	sip_build_header_copy(&b, &inv, SIP_HDR_TO);
-	sip_build_header_copy(&b, &inv, SIP_HDR_CALL_ID);
-	sip_build_header_begin(&b, STR("CSeq"));
-	sip_build_uint(&b, c.cseq.num);
-	sip_build_raw(&b, STR(" CANCEL"));
-	sip_build_header_end(&b);
-	sip_build_header_copy(&b, &inv, SIP_HDR_ROUTE);
-	n = sip_build_finish(&b, STR_NULL, STR_NULL);
-	if (n < 0)
-		return;
-	x = router_client_start(l->call->w, l, &l->peer, SIP_METHOD_CANCEL, c.via.branch, buf,
-				(size_t)n);
-	if (x)
-		call_attach(l, x);
+	invite_cancel(l, inv);
+	inv->on_response = NULL; /* its 487 (or a 2xx) concerns nobody now */
 }
 
 /* The dialog ends when our BYE is answered (§15.1.1); until then a BYE
@@ -850,11 +856,7 @@ static int b_send_invite(struct call *call, const struct sip_msg *m, const struc
 	n = sip_build_finish(&sb, ct ? ct->value : STR("application/sdp"), m->body);
 	if (n < 0)
 		return n;
-	b->invite = call_dup_mem(buf, (size_t)n);
-	b->invite_len = (size_t)n;
-	x = b->invite ? router_client_start(call->w, b, &b->peer, SIP_METHOD_INVITE, br, buf,
-					    (size_t)n)
-		      : NULL;
+	x = router_client_start(call->w, b, &b->peer, SIP_METHOD_INVITE, br, buf, (size_t)n);
 	if (!x)
 		return -ENOMEM;
 	call_attach(b, x);

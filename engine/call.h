@@ -43,8 +43,6 @@ struct leg {
 	uint32_t remote_cseq;
 	struct peer peer; /* where requests on this leg go */
 	struct rtxn *inv; /* the INVITE transaction in progress, if any */
-	char *invite;     /* our initial INVITE (B, C): the source of a CANCEL */
-	size_t invite_len;
 	char *ack;        /* the last ACK for a 2xx, resent as it is for its retransmissions */
 	size_t ack_len;
 	uint32_t ack_cseq;

@@ -101,6 +101,11 @@ void leg_ack(struct leg *l, uint32_t cseq, struct str ctype, struct str body);
 /* CANCEL l's initial INVITE, now or when its first provisional arrives. */
 void leg_cancel(struct leg *l);
 
+/* CANCEL inv, an INVITE that l sent in an earlier dialog (an earlier
+ * transfer's target, given up on while silent), now that it has a
+ * provisional; inv then passes nothing more to l. */
+void leg_cancel_earlier(struct leg *l, struct rtxn *inv);
+
 /* Hang up leg l (BYE) and take it out of the dialog table. A 2xx of ours
  * not ACKed yet holds the BYE back until the ACK or Timer L (§15). */
 void leg_bye(struct leg *l);

@@ -81,6 +81,7 @@ struct tcp_conn {
 	bool in_rx;     /* delivering frames: the receive buffer is in use */
 	bool rx_eof;    /* the peer half-closed: close once the queue is written */
 	bool in_table;  /* in tw->by_addr */
+	int err;        /* why it failed (connect or send), for the requests queued */
 	struct hmap_node node;
 	struct tcp_conn *next_free;
 	struct wheel_timer idle; /* idle timeout; connect timeout while connecting */
@@ -296,6 +297,32 @@ static void wq_free(struct tcp_conn *c)
 	c->wq_msgs = 0;
 }
 
+/* The peer that messages on c come from and go to. */
+static struct peer conn_peer(const struct tcp_conn *c)
+{
+	struct peer p = {
+		.fd = c->fd,
+		.reliable = true,
+		.conn = (struct tcp_conn *)c,
+		.conn_gen = c->gen,
+		.conn_owner = (uint8_t)c->tw->w->id,
+		.addr_len = c->addr_len,
+	};
+
+	memcpy(&p.addr, &c->addr, c->addr_len);
+	return p;
+}
+
+/* A message that will never be written: its request's transaction learns
+ * it (router_on_send_failed()) when the worker drains its inbox, not here,
+ * inside a send that the transaction's own user may have started. */
+static void send_failed(struct worker *w, const struct peer *p, const char *buf, size_t len,
+			int err)
+{
+	stats_inc(&w->st.send_errors);
+	worker_handoff_send_failed(w, w->id, p, buf, len, err);
+}
+
 static struct tcp_conn *conn_new(struct tcp_worker *tw, int fd, const union peer_addr *ss,
 				 socklen_t len, bool outbound)
 {
@@ -310,6 +337,7 @@ static struct tcp_conn *conn_new(struct tcp_worker *tw, int fd, const union peer
 	c->outbound = outbound;
 	c->rx_busy = c->tx_busy = c->cx_busy = c->cancel_busy = false;
 	c->in_rx = c->rx_eof = false;
+	c->err = 0;
 	c->rx = NULL;
 	c->rx_len = c->rx_cap = 0;
 	c->frame = (struct sip_frame){ .max_body = tw->w->cfg->engine.max_message_size };
@@ -360,9 +388,12 @@ static void conn_close(struct tcp_conn *c, const char *why)
 	if (c->state == CONN_FREE || c->state == CONN_CLOSING)
 		return;
 	if (c->wq_msgs) {
+		struct peer p = conn_peer(c);
+
 		log_info("worker %u: tcp %s: %s, %u queued message(s) dropped", w->id,
 			 addr_text(&c->addr, a, sizeof(a)), why, c->wq_msgs);
-		stats_add(&w->st.send_errors, c->wq_msgs);
+		for (struct tcp_wbuf *b = c->wq; b; b = b->next)
+			send_failed(w, &p, b->data, b->len, c->err ? c->err : -ECONNRESET);
 	} else {
 		log_debug("worker %u: tcp %s: closed (%s)", w->id, addr_text(&c->addr, a, sizeof(a)),
 			  why);
@@ -427,10 +458,12 @@ static int conn_queue(struct tcp_conn *c, const char *buf, size_t len)
 	char a[64];
 
 	if (c->wq_bytes + len > TCP_WQ_MAX || !(b = malloc(sizeof(*b) + len))) {
+		struct peer p = conn_peer(c);
+
 		log_info("worker %u: tcp %s: %s, message dropped", w->id,
 			 addr_text(&c->addr, a, sizeof(a)),
 			 c->wq_bytes + len > TCP_WQ_MAX ? "peer not reading" : "out of memory");
-		stats_inc(&w->st.send_errors);
+		send_failed(w, &p, buf, len, -ENOBUFS);
 		return -ENOBUFS;
 	}
 	b->next = NULL;
@@ -449,16 +482,8 @@ static int conn_queue(struct tcp_conn *c, const char *buf, size_t len)
 static void conn_deliver(struct tcp_conn *c, const char *buf, size_t len)
 {
 	struct worker *w = c->tw->w;
-	struct peer p = {
-		.fd = c->fd,
-		.reliable = true,
-		.conn = c,
-		.conn_gen = c->gen,
-		.conn_owner = (uint8_t)w->id,
-		.addr_len = c->addr_len,
-	};
+	struct peer p = conn_peer(c);
 
-	memcpy(&p.addr, &c->addr, c->addr_len);
 	stats_inc(&w->st.msgs_in);
 	router_on_message(w, &p, buf, len, false);
 }
@@ -579,6 +604,7 @@ static void conn_on_send(struct tcp_conn *c, int res)
 		return;
 	}
 	if (res <= 0) {
+		c->err = res ? res : -EPIPE;
 		snprintf(why, sizeof(why), "send failed: %s", res ? strerror(-res) : "nothing written");
 		conn_close(c, why);
 		return;
@@ -682,6 +708,7 @@ static void conn_on_connect(struct tcp_conn *c, int res)
 		return;
 	}
 	if (res < 0) {
+		c->err = res;
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(-res));
 		conn_close(c, why);
 		return;
@@ -906,7 +933,7 @@ void tcp_send_local(struct worker *w, const struct peer *p, const char *buf, siz
 			c = conn_connect(tw, p);
 	}
 	if (!c) {
-		stats_inc(&w->st.send_errors);
+		send_failed(w, p, buf, len, -ENOTCONN);
 		return;
 	}
 	conn_queue(c, buf, len);

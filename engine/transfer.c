@@ -123,12 +123,16 @@ static void on_c_invite_response(struct rtxn *x, const struct sip_msg *m,
 {
 	struct call *call = x->leg->call;
 	struct leg *l = &call->c;
-
 	char reason[64];
 
-	/* A late response of an earlier transfer's target: not this leg's. */
-	if (!str_eq(c->call_id, l->call_id))
+	/* An earlier transfer's target, given up on while it was silent: its
+	 * first provisional gets the CANCEL that §9.1 did not allow before.
+	 * A 2xx is left to its own BYE (§13.3.1.4): the dialog is gone. */
+	if (!str_eq(c->call_id, l->call_id)) {
+		if (m->status < 200)
+			leg_cancel_earlier(l, x);
 		return;
+	}
 	str_copy_cstr(reason, sizeof(reason), m->reason);
 	if (m->status < 200) {
 		l->got_provisional = true;

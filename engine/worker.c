@@ -91,6 +91,7 @@ enum handoff_kind {
 struct handoff {
 	struct inbox_node node; /* first: the queue links nodes */
 	enum handoff_kind kind;
+	bool local;             /* from this worker to itself (not a handoff) */
 	int err;                /* HANDOFF_SEND_FAILED: why */
 	struct peer peer;
 	size_t len;
@@ -175,10 +176,13 @@ static void handoff(struct worker *from, unsigned to, const struct peer *p,
 	}
 	h->kind = kind;
 	h->err = err;
+	h->local = dst == from;
 	h->peer = *p;
 	h->len = len;
 	memcpy(h->data, buf, len);
 	inbox_push(&dst->inbox, &h->node);
+	if (h->local)
+		return; /* the loop drains its inbox after every batch */
 	stats_inc(&from->st.handoffs_out);
 	/* One wake-up per batch: the owner clears the flag before draining. */
 	if (atomic_exchange(&dst->inbox.wake_pending, true))
@@ -206,6 +210,15 @@ void worker_handoff_send_failed(struct worker *from, unsigned to, const struct p
 	handoff(from, to, p, buf, len, HANDOFF_SEND_FAILED, err);
 }
 
+/* After the loop: what is still queued is dropped unread. */
+static void inbox_discard(struct worker *w)
+{
+	struct inbox_node *n;
+
+	while ((n = inbox_pop(&w->inbox)))
+		free(n);
+}
+
 static void inbox_drain(struct worker *w)
 {
 	struct inbox_node *n;
@@ -214,7 +227,8 @@ static void inbox_drain(struct worker *w)
 	while ((n = inbox_pop(&w->inbox))) {
 		struct handoff *h = (struct handoff *)n;
 
-		stats_inc(&w->st.handoffs_in);
+		if (!h->local)
+			stats_inc(&w->st.handoffs_in);
 		switch (h->kind) {
 		case HANDOFF_MESSAGE:
 			router_on_message(w, &h->peer, h->data, h->len, true);
@@ -711,6 +725,7 @@ static void worker_destroy(struct worker *w)
 {
 	if (!w)
 		return;
+	inbox_discard(w);
 	if (w->own.fd > 0 && w->own.fd != w->shared.fd)
 		close(w->own.fd);
 	if (w->shared.fd > 0)
@@ -805,12 +820,16 @@ uint64_t engine_calls_active(const struct engine *e)
 void engine_stop(struct engine *e)
 {
 	atomic_store(&e->stop, true);
+	/* All joined before any is freed: a worker still stopping may hand
+	 * something to one that has stopped. */
 	for (unsigned i = 0; i < e->nworkers; i++) {
 		struct worker *w = e->workers[i];
 
 		if (w && atomic_load(&w->started))
 			pthread_join(w->thread, NULL);
-		worker_destroy(w);
+	}
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		worker_destroy(e->workers[i]);
 		e->workers[i] = NULL;
 	}
 }

@@ -747,7 +747,7 @@ def t_over_capacity_503(ctx):
     check(n == 2, "the endpoint saw %d calls; expected 2 (the refused one must not reach it)" % n)
 
 
-@test("endpoint_unreachable_502", transports=("udp",))
+@test("endpoint_unreachable_502")
 def t_endpoint_unreachable_502(ctx):
     """Nothing listens on the trunk's URI: the ICMP port unreachable that
     answers the B-leg INVITE is a transport error (RFC 3261 §18.4,

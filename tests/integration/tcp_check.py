@@ -566,17 +566,21 @@ def check_stale(port, n=300):
 
 
 def check_connect_refused(port, dead_port):
-    """(13) a trunk on a TCP port nobody listens on: the connect fails, the
-    INVITE is dropped, and the caller gets a final error when the B-leg
-    transaction times out (t1_ms = 50: Timer B is 3.2 s)."""
+    """(13) a trunk on a TCP port nobody listens on: the refused connect is
+    a transport error for the INVITE queued on it (RFC 3261 §17.1.4), and
+    the caller gets 502 Bad Gateway at once, not 408 at Timer B (t1_ms =
+    50: 3.2 s)."""
     uac = UdpUac(port)
     try:
         to = f"<sip:{DEAD_NUMBER}@{HOST}>"
         ruri = f"sip:{DEAD_NUMBER}@{HOST}:{port}"
+        t0 = time.monotonic()
         branch = uac.request("INVITE", ruri, 1, to, SDP)
         r = uac.wait_final("INVITE", 10)
-        st = status_of(r)
-        expect(st in (408, 503), f"INVITE to an unreachable trunk answered {st}")
+        st, dt = status_of(r), time.monotonic() - t0
+        expect(st == 502, f"INVITE to an unreachable trunk answered {st}, expected 502")
+        expect(dt < 2.0, f"502 came after {dt:.1f} s: the refused connect must fail the "
+               "INVITE at once (Timer B is 3.2 s)")
         # §17.1.1.3: the ACK of a non-2xx has the INVITE's branch; it stops
         # xferd's retransmissions of the error.
         uac.request("ACK", ruri, 1, header(r, "To", "t"), branch=branch)
@@ -648,7 +652,7 @@ def main():
                 ("10 body over max_message_size closes", lambda: check_oversize(port)),
                 ("11 1000 pipelined requests", lambda: check_pipeline(port)),
                 ("12 answers to a closed connection", lambda: check_stale(port)),
-                ("13 connect refused", lambda: check_connect_refused(port, dead_port)),
+                ("13 connect refused: 502 at once", lambda: check_connect_refused(port, dead_port)),
             ]
             for name, fn in checks:
                 try:

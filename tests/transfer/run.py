@@ -301,8 +301,9 @@ class Xferd:
     trunk, its uri the endpoint), beta (a platform number as target) and
     the PSTN gateway."""
 
-    def __init__(self, ctx, workers=1, transfer_timeout=5, t1_ms=T1_MS):
+    def __init__(self, ctx, workers=1, transfer_timeout=5, t1_ms=T1_MS, gateway_transport="udp"):
         self.ctx = ctx
+        self.gateway_transport = gateway_transport
         self.t1_ms = t1_ms
         self.workers = workers
         # PORT, and PORT+1+i for worker i when workers > 1.
@@ -329,7 +330,8 @@ class Xferd:
 
     @property
     def gateway_uri(self):
-        return "sip:%s:%d" % (LOOPBACK, self.gw_port)
+        tcp = ";transport=tcp" if self.gateway_transport == "tcp" else ""
+        return "sip:%s:%d%s" % (LOOPBACK, self.gw_port, tcp)
 
     def ports(self):
         """Every port xferd may send from (and write in Via/Contact)."""
@@ -1134,14 +1136,13 @@ def t_target_unreachable_503(ctx):
     settle_until(invs[0].stamp + 64 * 0.050 + 0.5)
 
 
-@test("target_port_closed_503_at_once")
-def t_target_port_closed_503_at_once(ctx):
+def port_closed_test(ctx, transport):
     """Nothing listens on the gateway's port: the ICMP port unreachable
-    that answers the target's INVITE is a transport error (RFC 3261 §18.4,
-    §17.1.4), so NOTIFY 503 terminated comes at once, not at
-    transfer_timeout (10 s here); one INVITE, no CANCEL; the caller stays
-    with the endpoint, which hangs it up."""
-    x = ctx.start_xferd(transfer_timeout=10)
+    (UDP) or the refused connection (TCP) is a transport error (RFC 3261
+    §18.4, §17.1.4), so NOTIFY 503 terminated comes at once, not at
+    transfer_timeout (10 s here); no CANCEL; the caller stays with the
+    endpoint, which hangs it up."""
+    x = ctx.start_xferd(transfer_timeout=10, gateway_transport=transport)
     beta = ctx.beta()
     ep = ctx.endpoint("ep_transfer_busy.xml", refer_to=refer_to(PSTN_TARGET))
     caller = ctx.caller("caller_wait_bye.xml")
@@ -1150,8 +1151,9 @@ def t_target_port_closed_503_at_once(ctx):
     ns = check_notifies(ep, [100, 503], b_leg=b_invite(ep))
     refer = ep.sent(lambda m: m.method == "REFER")[0]
     dt = ns[-1].stamp - refer.stamp
-    check(dt < 1.5, "NOTIFY 503 came %.2f s after the REFER; the ICMP error must end the "
-          "transfer at once (transfer_timeout is 10 s)" % dt)
+    check(dt < 1.5, "NOTIFY 503 came %.2f s after the REFER; the %s error must end the "
+          "transfer at once (transfer_timeout is 10 s)"
+          % (dt, "ICMP" if transport == "udp" else "connect"))
     log = harness.read_text(x.log)
     check(re.search(r"INVITE to 127\.0\.0\.1:%d failed: Connection refused" % x.gw_port, log),
           "xferd did not log the target's INVITE as refused")
@@ -1160,6 +1162,16 @@ def t_target_port_closed_503_at_once(ctx):
           "the endpoint's BYE after the failed transfer did not reach the caller")
     check_sink_empty(beta)
     ctx.expect_sipps_ok()
+
+
+@test("target_port_closed_udp_503_at_once")
+def t_target_port_closed_udp_503_at_once(ctx):
+    port_closed_test(ctx, "udp")
+
+
+@test("target_port_closed_tcp_503_at_once")
+def t_target_port_closed_tcp_503_at_once(ctx):
+    port_closed_test(ctx, "tcp")
 
 
 @test("retry_after_unreachable_503")
@@ -1197,6 +1209,39 @@ def t_retry_after_unreachable_503(ctx):
     check_caller_bye_reaches_target(caller, target)
     ctx.expect_sipps_ok()
     settle_until(invs[0].stamp + 64 * 0.050 + 0.5)
+
+
+@test("earlier_target_ringing_late_is_cancelled")
+def t_earlier_target_ringing_late_is_cancelled(ctx):
+    """The gateway stays silent past transfer_timeout (2 s): NOTIFY 503, no
+    CANCEL yet (§9.1: none before a provisional). The endpoint REFERs
+    again at once, to beta, which rings 1.5 s and answers. At 2.7 s the
+    gateway rings after all: xferd CANCELs that INVITE then, and the
+    second transfer completes undisturbed."""
+    x = ctx.start_xferd(transfer_timeout=2, t1_ms=50)
+    gw = ctx.gateway("target_late_ring_cancel.xml", pause_ms=2700)
+    target = ctx.beta("target_answer.xml", pause_ms=1500)
+    ep = ctx.endpoint("ep_retry.xml", refer_to=refer_to(PSTN_TARGET),
+                      refer_to2=refer_to(BETA_NUMBER))
+    caller = ctx.caller("caller_transfer.xml")
+    ctx.wait_sipps()
+    b = b_invite(ep)
+    check_refer_response(ep, 1, 202)
+    check_notifies(ep, [100, 503], b_leg=b, last=False)
+    check_refer_response(ep, 7, 202)
+    ns = check_notifies(ep, [100, 180, 200], b_leg=b, event="refer;id=7", start=2)
+    ringing = gw.sent(lambda m: m.status == 180)
+    cancels = gw.received(lambda m: m.method == "CANCEL")
+    check(ringing and cancels, "the gateway's late 180 got no CANCEL")
+    check(cancels[0].stamp >= ringing[0].stamp, "CANCEL reached the gateway before its 180")
+    inv = c_invites(gw)[0]
+    check(cancels[0].branch == inv.branch and cancels[0].call_id == inv.call_id
+          and cancels[0].cseq[0] == inv.cseq[0],
+          "the CANCEL does not match the gateway's INVITE (branch, Call-ID, CSeq; §9.1)")
+    check_endpoint_bye_after(ep, ns[-1])
+    check_target_invite(x, target, BETA_NUMBER, x.beta_uri, caller, ep)
+    check_reconnected(caller, target, ep)
+    ctx.expect_sipps_ok()
 
 
 @test("target_hangs_up_after_transfer")
