@@ -16,8 +16,8 @@ of passed tests too), then "integration: N passed, M failed"; exits 1 if
 any test failed.
 
 Transports: every test that makes sense over TCP is declared with
-transports=("udp", "tcp"); its TCP variant is named "NAME[tcp]" and only
-runs when "tcp" is in --transport (default: udp only, see DEFAULT_TRANSPORTS).
+transports=("udp", "tcp"); its TCP variant is named "NAME[tcp]" and runs
+when "tcp" is in --transport (the default: both).
 """
 
 import argparse
@@ -41,7 +41,7 @@ SCENARIOS = os.path.join(HERE, "scenarios")
 
 # sipp's -t value per transport; "u1"/"t1": one socket for all calls.
 SIPP_TRANSPORT = {"udp": "u1", "tcp": "t1"}
-DEFAULT_TRANSPORTS = ("udp",)  # add "tcp" once xferd's TCP is meant to pass
+DEFAULT_TRANSPORTS = ("udp", "tcp")
 
 TRUNK_NUMBERS = ("+14155550100", "+14155550101")
 CALLER = "+14155551234"  # From user of the custom UAC scenarios
