@@ -279,7 +279,8 @@ size_t metrics_render(const struct engine *e, char *buf, size_t cap)
 	counter1(&o, "xferd_udp_truncated_total",
 		 "UDP datagrams dropped for being larger than a receive buffer.",
 		 stats_get(&t.udp_truncated));
-	counter1(&o, "xferd_send_errors_total", "Messages that could not be sent.",
+	counter1(&o, "xferd_send_errors_total",
+		 "Messages that could not be sent, or that an ICMP error reported undelivered.",
 		 stats_get(&t.send_errors));
 
 	family(&o, "xferd_live_objects", "gauge",
