@@ -297,7 +297,7 @@ static bool icmp_fails_request(const struct sock_extended_err *ee)
 
 /* The ICMP errors that IP_RECVERR queued on fd, each naming the
  * destination of the datagram it reports and quoting its start, up to
- * ERRQUEUE_DRAIN_MAX of them: the next error signal reads on. */
+ * ERRQUEUE_DRAIN_MAX of them; the loop reads on after its batch. */
 static void udp_errqueue_drain(struct worker *w, int fd)
 {
 	for (unsigned i = 0; i < ERRQUEUE_DRAIN_MAX; i++) {
@@ -328,6 +328,9 @@ static void udp_errqueue_drain(struct worker *w, int fd)
 		stats_inc(&w->st.send_errors);
 		router_on_send_failed(w, &to, data, (size_t)n, -(int)ee.ee_errno);
 	}
+	/* More may wait, and the socket will not signal them again: a queued
+	 * error only counts against its receive buffer. */
+	w->errqueue_more = true;
 }
 
 /* What an ICMP error sets on the socket (sk_err): the next send or
@@ -518,7 +521,7 @@ static void worker_loop(struct worker *w)
 
 		if (atomic_load_explicit(&w->next_cfg, memory_order_relaxed))
 			w->cfg = atomic_exchange(&w->next_cfg, NULL);
-		if (deadline <= w->now_ms)
+		if (deadline <= w->now_ms || w->errqueue_more)
 			wait_ms = 0;
 		else if (deadline - w->now_ms < wait_ms)
 			wait_ms = deadline - w->now_ms;
@@ -540,6 +543,12 @@ static void worker_loop(struct worker *w)
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
+		if (w->errqueue_more) {
+			w->errqueue_more = false;
+			udp_errqueue_drain(w, w->shared.fd);
+			if (w->own.fd != w->shared.fd)
+				udp_errqueue_drain(w, w->own.fd);
+		}
 		inbox_drain(w);
 		router_batch_end(w);
 		/* Mirrors of single-threaded counts, for the scraping thread. */

@@ -82,6 +82,7 @@ struct worker {
 	struct udp_sock shared, own;
 	uint16_t own_port;
 	unsigned sends_inflight;  /* UDP sends submitted, not completed */
+	bool errqueue_more;       /* a socket's ICMP errors were not all read */
 	struct send_op *send_free; /* recycled send buffers (worker.c) */
 	unsigned send_free_n;
 	struct io_uring_buf_ring *br;
