@@ -1,5 +1,5 @@
-/* fuzz_msg.c: libFuzzer target for the message parser and every typed reader
- * it feeds, as the engine and sipcheck would call them on untrusted input. */
+/* fuzz_msg.c: libFuzzer target for the message parser (whole, and the head
+ * an ICMP error quotes) and every typed reader it feeds, on untrusted input. */
 #include <stdlib.h>
 
 #include "build.h"
@@ -67,13 +67,31 @@ static void rebuild(struct sip_msg *m, const struct sip_core *core)
 		abort();
 }
 
+/* The head of a datagram as an ICMP error quotes it: the whole message
+ * cut anywhere. What parses whole has the same headers as a head. */
+static void head(const char *data, size_t size, const struct sip_msg *whole)
+{
+	static struct sip_msg h;
+
+	if (sip_msg_parse_head(&h, data, size)) {
+		if (whole)
+			abort();
+		return;
+	}
+	if (whole && h.nhdrs != whole->nhdrs)
+		abort();
+	read_lists(&h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sip_msg m;
 	struct sip_core core;
 	struct sipfrag f;
+	int r = sip_msg_parse(&m, (const char *)data, size);
 
-	if (sip_msg_parse(&m, (const char *)data, size))
+	head((const char *)data, size, r ? NULL : &m);
+	if (r)
 		return 0;
 	read_lists(&m);
 	read_singles(&m);
