@@ -243,25 +243,30 @@ void call_attach(struct leg *leg, struct rtxn *x)
 	call->refs++;
 }
 
+/* x, settled, lingers on without its call. */
+static void call_txn_orphan(struct call *call, struct rtxn *x)
+{
+	struct leg *l = x->leg;
+	bool acked = !x->server && x->method == SIP_METHOD_INVITE && l->ack &&
+		     l->ack_cseq == x->cseq;
+
+	call_txn_unlink(call, x);
+	if (l->inv == x)
+		leg_invite_done(l);
+	router_txn_orphan(x, acked ? l->ack : NULL, l->ack_len, &l->peer);
+	if (acked)
+		l->ack = NULL;
+	call->refs--;
+}
+
 void call_orphan_txns(struct call *call, const struct leg *only)
 {
 	struct rtxn *x = call->txns, *next;
 
 	for (; x; x = next) {
-		struct leg *l = x->leg;
-		bool acked;
-
 		next = x->call_next;
-		if (!txn_settled(&x->t) || (only && l != only))
-			continue;
-		acked = !x->server && x->method == SIP_METHOD_INVITE && l->ack && l->ack_cseq == x->cseq;
-		call_txn_unlink(call, x);
-		if (l->inv == x)
-			leg_invite_done(l);
-		router_txn_orphan(x, acked ? l->ack : NULL, l->ack_len, &l->peer);
-		if (acked)
-			l->ack = NULL;
-		call->refs--;
+		if (txn_settled(&x->t) && (!only || x->leg == only))
+			call_txn_orphan(call, x);
 	}
 }
 
@@ -282,8 +287,12 @@ void call_reap(struct worker *w)
 	}
 }
 
-void call_txn_answered(struct leg *leg)
+void call_txn_answered(struct leg *leg, struct rtxn *x)
 {
+	/* A non-INVITE request we sent needs nothing of its call once
+	 * answered: it leaves now, not in the walk at the call's end. */
+	if (!x->server && x->method != SIP_METHOD_INVITE && txn_settled(&x->t))
+		call_txn_orphan(leg->call, x);
 	if (leg->call->state == CALL_DONE)
 		call_reap_later(leg->call);
 }

@@ -73,9 +73,9 @@ void call_txn_released(struct leg *leg, struct rtxn *x);
  * final response keeps its call until it ends. */
 void call_reap(struct worker *w);
 
-/* A response reached a transaction of leg's: once its call has ended, the
- * transaction may have become one that can linger alone. */
-void call_txn_answered(struct leg *leg);
+/* A response reached x, a transaction of leg's: x lingers alone from now
+ * if it is an answered non-INVITE client, or if its call has ended. */
+void call_txn_answered(struct leg *leg, struct rtxn *x);
 
 /* End every call of a stopping worker without signalling. */
 void call_worker_stop(struct worker *w);

@@ -58,7 +58,7 @@ static void rtxn_on_response(struct txn *t, const struct sip_msg *m, const struc
 	if (x->on_response)
 		x->on_response(x, m, c);
 	if (x->leg)
-		call_txn_answered(x->leg);
+		call_txn_answered(x->leg, x);
 	else if (x->ack && m->status >= 200 && m->status < 300)
 		worker_send(x->w, &x->peer, x->ack, x->ack_len);
 }
