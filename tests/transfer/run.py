@@ -849,26 +849,37 @@ def t_target_busy_486(ctx):
     ctx.expect_sipps_ok()
 
 
-@test("retry_after_failure")
-def t_retry_after_failure(ctx):
-    """486 from the first target, then a second REFER (CSeq 7) to beta's
-    number succeeds; its NOTIFYs carry Event: refer;id=7."""
-    x = ctx.start_xferd()
-    busy = ctx.gateway("target_busy.xml")
-    target = ctx.beta("target_answer.xml")
+def retry_to_beta(ctx, x, first_status, beta_pause_ms=200):
+    """The endpoint's first REFER (to the PSTN) ends in NOTIFY first_status;
+    its second (CSeq 7, beta's number) succeeds: NOTIFYs 100, 180, 200
+    with Event: refer;id=7, the endpoint hangs up after the last, beta is
+    called with the caller's number, and caller and beta are reconnected.
+    The gateway is the test's. Returns the endpoint, the caller, beta and
+    the first transfer's NOTIFYs."""
+    target = ctx.beta("target_answer.xml", pause_ms=beta_pause_ms)
     ep = ctx.endpoint("ep_retry.xml", refer_to=refer_to(PSTN_TARGET),
                       refer_to2=refer_to(BETA_NUMBER))
     caller = ctx.caller("caller_transfer.xml")
     ctx.wait_sipps()
     b = b_invite(ep)
     check_refer_response(ep, 1, 202)
-    check_notifies(ep, [100, 486], b_leg=b, last=False)
+    first = check_notifies(ep, [100, first_status], b_leg=b, last=False)
     check_refer_response(ep, 7, 202)
     ns = check_notifies(ep, [100, 180, 200], b_leg=b, event="refer;id=7", start=2)
     check_endpoint_bye_after(ep, ns[-1])
-    check(len(c_invites(busy)) == 1, "the busy target got %d INVITEs" % len(c_invites(busy)))
     check_target_invite(x, target, BETA_NUMBER, x.beta_uri, caller, ep)
     check_reconnected(caller, target, ep)
+    return ep, caller, target, first
+
+
+@test("retry_after_failure")
+def t_retry_after_failure(ctx):
+    """486 from the first target, then a second REFER (CSeq 7) to beta's
+    number succeeds; its NOTIFYs carry Event: refer;id=7."""
+    x = ctx.start_xferd()
+    busy = ctx.gateway("target_busy.xml")
+    _, caller, target, _ = retry_to_beta(ctx, x, 486)
+    check(len(c_invites(busy)) == 1, "the busy target got %d INVITEs" % len(c_invites(busy)))
     check_caller_bye_reaches_target(caller, target)
     ctx.expect_sipps_ok()
 
@@ -1184,14 +1195,7 @@ def t_retry_after_unreachable_503(ctx):
     transfer, which completes (NOTIFY 100, 180, 200 with id=7)."""
     x = ctx.start_xferd(transfer_timeout=2, t1_ms=50)
     gw = ctx.gateway()
-    target = ctx.beta("target_answer.xml", pause_ms=1500)
-    ep = ctx.endpoint("ep_retry.xml", refer_to=refer_to(PSTN_TARGET),
-                      refer_to2=refer_to(BETA_NUMBER))
-    caller = ctx.caller("caller_transfer.xml")
-    ctx.wait_sipps()
-    b = b_invite(ep)
-    check_refer_response(ep, 1, 202)
-    first = check_notifies(ep, [100, 503], b_leg=b, last=False)
+    ep, caller, target, first = retry_to_beta(ctx, x, 503, beta_pause_ms=1500)
     refer1 = ep.sent(lambda m: m.method == "REFER")[0]
     dt = first[-1].stamp - refer1.stamp
     check(1.8 <= dt <= 3.0, "NOTIFY 503 came %.2f s after the REFER, expected about "
@@ -1201,11 +1205,6 @@ def t_retry_after_unreachable_503(ctx):
           % len(invs))
     check(not gw.received(lambda m: m.method == "CANCEL"), "CANCEL sent to a target that never "
           "sent a provisional response (RFC 3261 §9.1 forbids it)")
-    check_refer_response(ep, 7, 202)
-    ns = check_notifies(ep, [100, 180, 200], b_leg=b, event="refer;id=7", start=2)
-    check_endpoint_bye_after(ep, ns[-1])
-    check_target_invite(x, target, BETA_NUMBER, x.beta_uri, caller, ep)
-    check_reconnected(caller, target, ep)
     check_caller_bye_reaches_target(caller, target)
     ctx.expect_sipps_ok()
     settle_until(invs[0].stamp + 64 * 0.050 + 0.5)
@@ -1220,16 +1219,7 @@ def t_earlier_target_ringing_late_is_cancelled(ctx):
     second transfer completes undisturbed."""
     x = ctx.start_xferd(transfer_timeout=2, t1_ms=50)
     gw = ctx.gateway("target_late_ring_cancel.xml", pause_ms=2700)
-    target = ctx.beta("target_answer.xml", pause_ms=1500)
-    ep = ctx.endpoint("ep_retry.xml", refer_to=refer_to(PSTN_TARGET),
-                      refer_to2=refer_to(BETA_NUMBER))
-    caller = ctx.caller("caller_transfer.xml")
-    ctx.wait_sipps()
-    b = b_invite(ep)
-    check_refer_response(ep, 1, 202)
-    check_notifies(ep, [100, 503], b_leg=b, last=False)
-    check_refer_response(ep, 7, 202)
-    ns = check_notifies(ep, [100, 180, 200], b_leg=b, event="refer;id=7", start=2)
+    retry_to_beta(ctx, x, 503, beta_pause_ms=1500)
     ringing = gw.sent(lambda m: m.status == 180)
     cancels = gw.received(lambda m: m.method == "CANCEL")
     check(ringing and cancels, "the gateway's late 180 got no CANCEL")
@@ -1238,9 +1228,6 @@ def t_earlier_target_ringing_late_is_cancelled(ctx):
     check(cancels[0].branch == inv.branch and cancels[0].call_id == inv.call_id
           and cancels[0].cseq[0] == inv.cseq[0],
           "the CANCEL does not match the gateway's INVITE (branch, Call-ID, CSeq; §9.1)")
-    check_endpoint_bye_after(ep, ns[-1])
-    check_target_invite(x, target, BETA_NUMBER, x.beta_uri, caller, ep)
-    check_reconnected(caller, target, ep)
     ctx.expect_sipps_ok()
 
 
