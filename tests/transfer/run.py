@@ -1116,6 +1116,25 @@ def t_notify_retransmission_timer_e(ctx):
     ctx.expect_sipps_ok()
 
 
+def transfer_503(ctx):
+    """The endpoint REFERs to the PSTN (the gateway is the test's) and the
+    transfer fails as unreachable: 202, NOTIFYs 100 and 503 terminated; the
+    caller stays with the endpoint, which hangs it up, and beta gets
+    nothing. Returns the seconds from the REFER to the NOTIFY 503."""
+    beta = ctx.beta()
+    ep = ctx.endpoint("ep_transfer_busy.xml", refer_to=refer_to(PSTN_TARGET))
+    caller = ctx.caller("caller_wait_bye.xml")
+    ctx.wait_sipps()
+    check_refer_response(ep, 1, 202)
+    ns = check_notifies(ep, [100, 503], b_leg=b_invite(ep))
+    refer = ep.sent(lambda m: m.method == "REFER")[0]
+    check_no_reinvite(caller)
+    check(caller.received(lambda m: m.method == "BYE"),
+          "the endpoint's BYE after the failed transfer did not reach the caller")
+    check_sink_empty(beta)
+    return ns[-1].stamp - refer.stamp
+
+
 @test("target_unreachable_503")
 def t_target_unreachable_503(ctx):
     """The gateway never answers anything: at transfer_timeout (2 s) NOTIFY
@@ -1123,24 +1142,14 @@ def t_target_unreachable_503(ctx):
     before a provisional, RFC 3261 §9.1); the caller stays with the
     endpoint, which hangs it up."""
     ctx.start_xferd(transfer_timeout=2, t1_ms=50)
-    gw, beta = ctx.gateway(), ctx.beta()
-    ep = ctx.endpoint("ep_transfer_busy.xml", refer_to=refer_to(PSTN_TARGET))
-    caller = ctx.caller("caller_wait_bye.xml")
-    ctx.wait_sipps()
-    check_refer_response(ep, 1, 202)
-    ns = check_notifies(ep, [100, 503], b_leg=b_invite(ep))
-    refer = ep.sent(lambda m: m.method == "REFER")[0]
-    dt = ns[-1].stamp - refer.stamp
+    gw = ctx.gateway()
+    dt = transfer_503(ctx)
     check(1.8 <= dt <= 3.5, "NOTIFY 503 came %.2f s after the REFER, expected about "
           "transfer_timeout = 2 s" % dt)
     invs = c_invites(gw)
     check(len(invs) == 1, "the gateway got %d INVITE transactions, expected one" % len(invs))
     check(not gw.received(lambda m: m.method == "CANCEL"), "CANCEL sent to a target that never "
           "sent a provisional response (RFC 3261 §9.1 forbids it)")
-    check_no_reinvite(caller)
-    check(caller.received(lambda m: m.method == "BYE"),
-          "the endpoint's BYE after the failed transfer did not reach the caller")
-    check_sink_empty(beta)
     ctx.expect_sipps_ok()
     # The unanswered INVITE lives on until Timer B (64*T1 = 3.2 s), and the
     # call with it; after that nothing may be left (checked at SIGTERM).
@@ -1154,24 +1163,13 @@ def port_closed_test(ctx, transport):
     transfer_timeout (10 s here); no CANCEL; the caller stays with the
     endpoint, which hangs it up."""
     x = ctx.start_xferd(transfer_timeout=10, gateway_transport=transport)
-    beta = ctx.beta()
-    ep = ctx.endpoint("ep_transfer_busy.xml", refer_to=refer_to(PSTN_TARGET))
-    caller = ctx.caller("caller_wait_bye.xml")
-    ctx.wait_sipps()
-    check_refer_response(ep, 1, 202)
-    ns = check_notifies(ep, [100, 503], b_leg=b_invite(ep))
-    refer = ep.sent(lambda m: m.method == "REFER")[0]
-    dt = ns[-1].stamp - refer.stamp
+    dt = transfer_503(ctx)
     check(dt < 1.5, "NOTIFY 503 came %.2f s after the REFER; the %s error must end the "
           "transfer at once (transfer_timeout is 10 s)"
           % (dt, "ICMP" if transport == "udp" else "connect"))
     log = harness.read_text(x.log)
     check(re.search(r"INVITE to 127\.0\.0\.1:%d failed: Connection refused" % x.gw_port, log),
           "xferd did not log the target's INVITE as refused")
-    check_no_reinvite(caller)
-    check(caller.received(lambda m: m.method == "BYE"),
-          "the endpoint's BYE after the failed transfer did not reach the caller")
-    check_sink_empty(beta)
     ctx.expect_sipps_ok()
 
 
