@@ -270,12 +270,16 @@ size_t metrics_render(const struct engine *e, char *buf, size_t cap)
 	counter1(&o, "xferd_parse_errors_total", "Received messages that did not parse as SIP.",
 		 stats_get(&t.parse_errors));
 	family(&o, "xferd_retransmissions_total", "counter",
-	       "Retransmissions: in, absorbed by a server transaction; out, sent by a "
-	       "transaction's timer.");
+	       "Retransmissions: in, absorbed by a transaction (a repeated request, or a "
+	       "final after the first); out, sent by a transaction's timer.");
 	put(&o, "xferd_retransmissions_total{direction=\"in\"} %llu\n",
 	    (unsigned long long)stats_get(&t.retransmissions_in));
 	put(&o, "xferd_retransmissions_total{direction=\"out\"} %llu\n",
 	    (unsigned long long)stats_get(&t.retransmissions_out));
+	counter1(&o, "xferd_responses_unmatched_total",
+		 "Responses dropped for matching no transaction, not even one waiting out "
+		 "Timer K (§17.1.3): later than 5 s, or never ours.",
+		 stats_get(&t.responses_unmatched));
 	counter1(&o, "xferd_udp_truncated_total",
 		 "UDP datagrams dropped for being larger than a receive buffer.",
 		 stats_get(&t.udp_truncated));

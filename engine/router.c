@@ -89,11 +89,22 @@ static void rtxn_on_terminated(struct txn *t)
 	free(x);
 }
 
+static bool rtxn_on_completed(struct txn *t, uint32_t ms)
+{
+	struct rtxn *x = from_txn(t);
+	struct worker *w = x->w;
+
+	return ms <= w->tomb.span_ms &&
+	       tomb_add(&w->tomb, tomb_key(str_make(x->branch, x->branch_n), x->method),
+			w->now_ms);
+}
+
 static const struct txn_ops rtxn_ops = {
 	.send = rtxn_send,
 	.on_response = rtxn_on_response,
 	.on_timeout = rtxn_on_timeout,
 	.on_terminated = rtxn_on_terminated,
+	.on_completed = rtxn_on_completed,
 };
 
 static struct rtxn *rtxn_new(struct worker *w, const struct peer *p, struct str branch,
@@ -269,9 +280,17 @@ static void on_response(struct worker *w, const struct sip_msg *m, const struct 
 	struct rtxn *x = txn_find(w, c->via.branch, false, c->cseq.method_id);
 
 	if (!x) {
+		if (m->status >= 200 &&
+		    tomb_has(&w->tomb, tomb_key(c->via.branch, c->cseq.method_id), w->now_ms)) {
+			stats_inc(&w->st.retransmissions_in);
+			return; /* Timer K absorbs it (§17.1.2.2) */
+		}
+		stats_inc(&w->st.responses_unmatched);
 		log_debug("worker %u: response %u matches no transaction", w->id, m->status);
 		return;
 	}
+	if (x->t.state == TXN_COMPLETED)
+		stats_inc(&w->st.retransmissions_in);
 	log_debug("worker %u: response %u to %.*s, txn %s", w->id, m->status,
 		  STR_FMT(sip_method_name(x->method)), txn_state_name(x->t.state));
 	txn_client_on_response(&x->t, m, c);
@@ -465,7 +484,10 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 	if (!handed_off) {
 		shard = route_shard(w, &m, &c);
 		if (shard < 0 || (unsigned)shard >= w->eng->nworkers) {
-			log_debug("worker %u: response for a branch that is not ours", w->id);
+			if (!m.is_request)
+				stats_inc(&w->st.responses_unmatched);
+			log_debug("worker %u: %s for a worker that is not ours", w->id,
+				  m.is_request ? "request" : "response");
 			return;
 		}
 		if ((unsigned)shard != w->id) {

@@ -57,7 +57,8 @@ struct worker_stats {
 	_Atomic uint64_t msgs[2][STATS_M__COUNT];
 	_Atomic uint64_t msgs_in, msgs_out; /* datagrams and stream frames, any kind */
 	_Atomic uint64_t parse_errors, handoffs_out, handoffs_in;
-	_Atomic uint64_t retransmissions_in;  /* absorbed by a server transaction */
+	_Atomic uint64_t retransmissions_in;  /* absorbed by a transaction */
+	_Atomic uint64_t responses_unmatched; /* no transaction, not even in Timer K */
 	_Atomic uint64_t retransmissions_out; /* sent by a transaction's timer */
 	_Atomic uint64_t udp_truncated, send_errors, busy_ns;
 	_Atomic uint64_t calls_active, calls_live, txns_live, timers_live, dialogs_live;

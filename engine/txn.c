@@ -401,7 +401,10 @@ static void nict_on_response(struct txn *t, const struct sip_msg *m,
 	txn_set_state(t, TXN_COMPLETED);
 	txn_keep(t, NULL, 0); /* Completed only absorbs responses */
 	t->ops->on_response(t, m, c);
-	txn_linger(t, t->reliable ? 0 : t->timers->t4); /* Timer K */
+	if (!t->reliable && t->ops->on_completed && t->ops->on_completed(t, t->timers->t4))
+		txn_terminate(t); /* Timer K is kept by the worker's tomb */
+	else
+		txn_linger(t, t->reliable ? 0 : t->timers->t4); /* Timer K */
 }
 
 /* Timer E: doubling to T2 in Trying; T2 flat once a 1xx came. */

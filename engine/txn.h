@@ -60,6 +60,13 @@ struct txn_ops {
 	 * (from inside this callback or later; the txn touches nothing after).
 	 * Called exactly once, as the last thing the txn does. */
 	void (*on_terminated)(struct txn *t);
+	/* Optional (NULL): a non-INVITE client over UDP reached Completed,
+	 * where for Timer K (ms, T4) it would only absorb retransmitted
+	 * finals (§17.1.2.2). Returning true says the worker absorbs them
+	 * itself for that long, from a key of a few bytes (tomb.h): the txn
+	 * then terminates at once instead of holding its memory, hash entry
+	 * and timer. Called after on_response; must not free t. */
+	bool (*on_completed)(struct txn *t, uint32_t ms);
 	/* Optional (NULL): every state change, t->state already the new one;
 	 * the worker counts transitions for its metrics (STYLE rule 13). */
 	void (*on_state)(struct txn *t, enum txn_state from);

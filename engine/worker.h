@@ -12,6 +12,7 @@
 #include "hmap.h"
 #include "ids.h"
 #include "stats.h"
+#include "tomb.h"
 #include "txn.h"
 #include "wheel.h"
 #include "xfer.h"
@@ -90,7 +91,8 @@ struct worker {
 	unsigned br_entries, br_size;
 
 	struct inbox inbox;
-	struct hmap txns;        /* struct sip_txn by branch */
+	struct hmap txns;        /* struct rtxn by branch, side and method */
+	struct tomb tomb;        /* non-INVITE client txns in Timer K */
 	struct hmap dialogs;     /* struct leg by Call-ID and local tag */
 	void *tcp;               /* tcp.c's per-worker state */
 	struct call *calls;      /* every call of this worker, for shutdown */

@@ -151,6 +151,47 @@ static const struct txn_ops freeing_ops = {
 	.on_state = fake_on_state,
 };
 
+/* A worker whose tomb takes Timer K over, or one whose tomb is full. */
+static uint32_t tomb_ms; /* what on_completed was given, 0 if not called */
+
+static bool fake_on_completed(struct txn *t, uint32_t ms, bool take)
+{
+	check_caller(t);
+	cr_assert_eq(t->state, TXN_COMPLETED);
+	cr_assert_eq(rec.nresponses, 1, "after the final went up");
+	tomb_ms = ms;
+	note("tomb %u@%llu", ms, (unsigned long long)wheel_now(&wheel));
+	return take;
+}
+
+static bool tomb_takes(struct txn *t, uint32_t ms)
+{
+	return fake_on_completed(t, ms, true);
+}
+
+static bool tomb_full(struct txn *t, uint32_t ms)
+{
+	return fake_on_completed(t, ms, false);
+}
+
+static const struct txn_ops tomb_ops = {
+	.send = fake_send,
+	.on_response = fake_on_response,
+	.on_timeout = fake_on_timeout,
+	.on_terminated = freeing_on_terminated,
+	.on_state = fake_on_state,
+	.on_completed = tomb_takes,
+};
+
+static const struct txn_ops tomb_full_ops = {
+	.send = fake_send,
+	.on_response = fake_on_response,
+	.on_timeout = fake_on_timeout,
+	.on_terminated = fake_on_terminated,
+	.on_state = fake_on_state,
+	.on_completed = tomb_full,
+};
+
 /* ---- the fake clock ---- */
 
 /* One ms per advance, so each send and callback is seen at the exact ms
@@ -276,6 +317,7 @@ static int respond(unsigned status)
 static void setup(void)
 {
 	memset(&rec, 0, sizeof(rec));
+	tomb_ms = 0;
 	wheel_init(&wheel, 0);
 }
 
@@ -859,6 +901,48 @@ Test(noninvite_client, completed_to_terminated_on_timer_k)
 	clock_to(700 + T4);
 	check_log_ends("resp 200@700, Completed>Terminated@5700, terminated@5700");
 	cr_assert_eq(rec.nsends, 2);
+	end_terminated();
+}
+
+Test(noninvite_client, completed_hands_timer_k_to_the_tomb_and_terminates)
+{
+	struct txn *t = malloc(sizeof(*t));
+
+	cr_assert_not_null(t);
+	/* freeing_ops' twin: AddressSanitizer reports a touch of t after. */
+	txn_init(t, TXN_NONINVITE_CLIENT, false, &wheel, &timers, &tomb_ops, &owner);
+	cr_assert_eq(txn_client_start(t, notify, sizeof(notify) - 1), 0);
+	clock_to(700);
+	deliver_to(t, 200, "e1");
+	cr_assert_eq(tomb_ms, T4);
+	check_log("send NOTIFY@0, send NOTIFY@500, Trying>Completed@700, resp 200@700, "
+		  "tomb 5000@700, Completed>Terminated@700, terminated@700");
+	cr_assert_eq(wheel_count(&wheel), 0, "no Timer K left on the wheel");
+	cr_assert_eq(rec.terminated, 1);
+	end_common();
+}
+
+Test(noninvite_client, full_tomb_keeps_the_txn_for_timer_k)
+{
+	txn_init(&txn, TXN_NONINVITE_CLIENT, false, &wheel, &timers, &tomb_full_ops, &owner);
+	cr_assert_eq(txn_client_start(&txn, notify, sizeof(notify) - 1), 0);
+	deliver(200);
+	cr_assert_eq(tomb_ms, T4);
+	check_state(TXN_COMPLETED);
+	clock_to(T4);
+	check_log("send NOTIFY@0, Trying>Completed@0, resp 200@0, tomb 5000@0, "
+		  "Completed>Terminated@5000, terminated@5000");
+	end_terminated();
+}
+
+Test(noninvite_client, reliable_final_never_asks_the_tomb)
+{
+	txn_init(&txn, TXN_NONINVITE_CLIENT, true, &wheel, &timers, &tomb_full_ops, &owner);
+	cr_assert_eq(txn_client_start(&txn, notify, sizeof(notify) - 1), 0);
+	deliver(200);
+	cr_assert_eq(tomb_ms, 0, "Timer K is zero over TCP: nothing to keep");
+	check_log("send NOTIFY@0, Trying>Completed@0, resp 200@0, Completed>Terminated@0, "
+		  "terminated@0");
 	end_terminated();
 }
 

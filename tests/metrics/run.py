@@ -294,6 +294,7 @@ def main():
                     "xferd_notify_responses_total", "xferd_refer_accept_seconds",
                     "xferd_transfer_answer_seconds", "xferd_sip_messages_total",
                     "xferd_parse_errors_total", "xferd_retransmissions_total",
+                    "xferd_responses_unmatched_total",
                     "xferd_live_objects", "xferd_worker_busy_seconds_total",
                     "xferd_worker_handoffs_total", "xferd_memory_bytes"):
             check("# HELP %s " % fam in text and "# TYPE %s " % fam in text,

@@ -86,6 +86,8 @@ Test(metrics, counters_summed_over_workers)
 	stats_add(&st(1)->msgs[STATS_OUT][STATS_M_RESPONSE], 9);
 	stats_add(&st(0)->retransmissions_in, 2);
 	stats_add(&st(1)->retransmissions_out, 6);
+	stats_add(&st(0)->responses_unmatched, 1);
+	stats_add(&st(1)->responses_unmatched, 3);
 	stats_add(&st(0)->parse_errors, 1);
 	stats_add(&st(1)->parse_errors, 1);
 	stats_add(&st(0)->tcp_conns_live, 2);
@@ -112,6 +114,7 @@ Test(metrics, counters_summed_over_workers)
 	has_line("xferd_retransmissions_total{direction=\"in\"} 2");
 	has_line("xferd_retransmissions_total{direction=\"out\"} 6");
 	has_line("xferd_parse_errors_total 2");
+	has_line("xferd_responses_unmatched_total 4");
 	has_line("xferd_live_objects{kind=\"tcp_connections\"} 2");
 	has_line("xferd_live_objects{kind=\"timers\"} 11");
 	has_line("xferd_worker_busy_seconds_total{worker=\"0\"} 1.5");
