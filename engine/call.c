@@ -25,27 +25,51 @@ char *call_dup(struct str s)
 	return p;
 }
 
-int leg_str_set(struct str *dst, struct str s)
-{
-	char *p = malloc(s.n + 1);
-	struct sip_build b;
+#define LEG_NSTR 6
 
-	leg_str_free(dst);
-	if (!p)
+static void leg_strs(struct leg *l, struct str *f[LEG_NSTR])
+{
+	f[0] = &l->call_id;
+	f[1] = &l->remote_tag;
+	f[2] = &l->local_uri;
+	f[3] = &l->remote_uri;
+	f[4] = &l->target;
+	f[5] = &l->routes;
+}
+
+int leg_str_set(struct leg *l, struct str *dst, struct str s)
+{
+	struct str *f[LEG_NSTR];
+	size_t len = s.n + 1;
+	struct sip_build b;
+	char *blk, *p;
+
+	leg_strs(l, f);
+	for (unsigned i = 0; i < LEG_NSTR; i++)
+		if (f[i] != dst && f[i]->p)
+			len += f[i]->n + 1;
+	if (!(p = blk = malloc(len))) {
+		*dst = STR_NULL;
 		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < LEG_NSTR; i++) {
+		if (f[i] == dst || !f[i]->p)
+			continue;
+		memcpy(p, f[i]->p, f[i]->n);
+		p[f[i]->n] = 0;
+		*f[i] = str_make(p, f[i]->n);
+		p += f[i]->n + 1;
+	}
 	/* Folded lines become spaces once here (never longer), so every
-	 * request of the dialog copies the value as it is. */
+	 * request of the dialog copies the value as it is. s is read before
+	 * the old block goes: it may lie in it. */
 	sip_build_init(&b, p, s.n + 1);
 	sip_build_value(&b, s);
 	p[b.n] = 0;
 	*dst = str_make(p, b.n);
+	free(l->strs);
+	l->strs = blk;
 	return 0;
-}
-
-void leg_str_free(struct str *s)
-{
-	free((char *)s->p);
-	*s = STR_NULL;
 }
 
 char *call_dup_mem(const char *buf, size_t len)
@@ -161,13 +185,15 @@ void leg_invite_done(struct leg *l)
 
 void leg_free(struct leg *l)
 {
-	leg_str_free(&l->call_id);
-	leg_str_free(&l->remote_tag);
-	leg_str_free(&l->local_uri);
-	leg_str_free(&l->remote_uri);
-	leg_str_free(&l->target);
-	leg_str_free(&l->routes);
+	struct str *f[LEG_NSTR];
+
+	leg_strs(l, f);
+	for (unsigned i = 0; i < LEG_NSTR; i++)
+		*f[i] = STR_NULL;
+	free(l->strs);
+	l->strs = NULL;
 	free(l->ack);
+	l->ack = NULL;
 }
 
 static void call_free(struct call *call)
@@ -465,8 +491,9 @@ int leg_routes_set(struct leg *l, const struct sip_msg *m, bool reverse)
 	unsigned n = 0;
 	size_t len = 0;
 	char *out, *p;
+	int r;
 
-	leg_str_free(&l->routes);
+	l->routes = STR_NULL;
 	while (n < 32 && sip_msg_list_next(m, SIP_HDR_RECORD_ROUTE, &h, &cur, &v) > 0) {
 		vals[n++] = v;
 		len += v.n + 2;
@@ -486,9 +513,9 @@ int leg_routes_set(struct leg *l, const struct sip_msg *m, bool reverse)
 		memcpy(p, s.p, s.n);
 		p += s.n;
 	}
-	*p = 0;
-	l->routes = str_make(out, (size_t)(p - out));
-	return 0;
+	r = leg_str_set(l, &l->routes, str_make(out, (size_t)(p - out)));
+	free(out);
+	return r;
 }
 
 struct str call_first_contact(const struct sip_msg *m)
@@ -682,8 +709,8 @@ int leg_confirm(struct leg *l, const struct sip_msg *m, const struct sip_core *c
 	struct str target = call_first_contact(m);
 	const struct sip_hdr *to = sip_msg_hdr_first(m, SIP_HDR_TO);
 
-	if (leg_str_set(&l->remote_uri, to->value) || leg_str_set(&l->remote_tag, c->to.tag) ||
-	    (target.n && leg_str_set(&l->target, target)) || leg_routes_set(l, m, true))
+	if (leg_str_set(l, &l->remote_uri, to->value) || leg_str_set(l, &l->remote_tag, c->to.tag) ||
+	    (target.n && leg_str_set(l, &l->target, target)) || leg_routes_set(l, m, true))
 		return -ENOMEM;
 	leg_set_peer(l->call->w, l, &l->peer);
 	leg_link(l->call->w, l);
@@ -805,10 +832,10 @@ static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m
 	a->local_cseq = 0;
 	call->a_invite = call_dup_mem(m->buf, m->len);
 	call->a_invite_len = m->len;
-	if (leg_str_set(&a->call_id, c->call_id) || leg_str_set(&a->remote_tag, c->from.tag) ||
-	    leg_str_set(&a->local_uri, sip_msg_hdr_first(m, SIP_HDR_TO)->value) ||
-	    leg_str_set(&a->remote_uri, sip_msg_hdr_first(m, SIP_HDR_FROM)->value) ||
-	    leg_str_set(&a->target, target.n ? target : c->from.uri_text) ||
+	if (leg_str_set(a, &a->call_id, c->call_id) || leg_str_set(a, &a->remote_tag, c->from.tag) ||
+	    leg_str_set(a, &a->local_uri, sip_msg_hdr_first(m, SIP_HDR_TO)->value) ||
+	    leg_str_set(a, &a->remote_uri, sip_msg_hdr_first(m, SIP_HDR_FROM)->value) ||
+	    leg_str_set(a, &a->target, target.n ? target : c->from.uri_text) ||
 	    leg_routes_set(a, m, false) || !call->a_invite)
 		return -ENOMEM;
 	leg_set_peer(call->w, a, &x->peer);
@@ -831,15 +858,15 @@ static int b_leg_init(struct call *call, const struct sip_msg *m, const struct s
 	b->id = LEG_B;
 	b->call = call;
 	ids_tag(&w->ids, b->local_tag);
-	if (leg_str_set(&b->call_id, ids_call_id(&w->ids, id)))
+	if (leg_str_set(b, &b->call_id, ids_call_id(&w->ids, id)))
 		return -ENOMEM;
 	snprintf(uri, sizeof(uri), "<sip:%.*s@%s>", (int)(caller.n < 64 ? caller.n : 64),
 		 caller.p ? caller.p : "", w->cfg->engine.advertise.host);
-	if (leg_str_set(&b->local_uri, cstr(uri)))
+	if (leg_str_set(b, &b->local_uri, cstr(uri)))
 		return -ENOMEM;
 	snprintf(uri, sizeof(uri), "<%s>", call->trunk->uri.text);
-	if (leg_str_set(&b->remote_uri, cstr(uri)) ||
-	    leg_str_set(&b->target, cstr(call->trunk->uri.text)))
+	if (leg_str_set(b, &b->remote_uri, cstr(uri)) ||
+	    leg_str_set(b, &b->target, cstr(call->trunk->uri.text)))
 		return -ENOMEM;
 	return call_peer_from_uri(w, b->target, &b->peer);
 }
@@ -975,7 +1002,7 @@ static void on_relay_response(struct rtxn *x, const struct sip_msg *m, const str
 
 		leg_ack(x->leg, c->cseq.num, STR_NULL, STR_NULL);
 		/* A target refresh (§12.2.1.2); out of memory keeps the old one. */
-		if (target.n && leg_str_set(&x->leg->target, target) == 0)
+		if (target.n && leg_str_set(x->leg, &x->leg->target, target) == 0)
 			leg_set_peer(x->w, x->leg, &x->leg->peer);
 	}
 	if (s && m->status > 100)

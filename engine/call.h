@@ -32,6 +32,11 @@ struct leg {
 	bool bye_pending;      /* send the BYE when our 2xx is ACKed */
 	enum leg_id id;
 	struct call *call;
+	/* call_id, remote_tag, local_uri, remote_uri, target and routes all
+	 * point into strs, one block (leg_str_set): building a request reads
+	 * them from one or two cache lines, where six allocations cost six
+	 * misses on a call last touched milliseconds ago. */
+	char *strs;
 	struct str call_id;
 	char local_tag[IDS_TAG_LEN + 1];
 	struct str remote_tag;

@@ -66,9 +66,11 @@ static inline struct str leg_local_tag(const struct leg *l)
 }
 
 char *call_dup(struct str s);
-/* Replace *dst with a NUL-terminated copy of s; -ENOMEM leaves STR_NULL. */
-int leg_str_set(struct str *dst, struct str s);
-void leg_str_free(struct str *s);
+/* Replace *dst, one of l's strings, with a NUL-terminated copy of s (its
+ * folded lines unfolded); the others move with it into a new block, so
+ * any slice of them taken before is stale. s may be one of them. -ENOMEM
+ * leaves *dst STR_NULL and the others as they were. */
+int leg_str_set(struct leg *l, struct str *dst, struct str s);
 char *call_dup_mem(const char *buf, size_t len);
 
 /* Where requests for uri go: the host must be an IP literal (no DNS). */

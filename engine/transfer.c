@@ -197,20 +197,20 @@ static int c_leg_init(struct call *call)
 	l->id = LEG_C;
 	l->call = call;
 	ids_tag(&w->ids, l->local_tag);
-	if (leg_str_set(&l->call_id, ids_call_id(&w->ids, id)) ||
-	    leg_str_set(&l->local_uri, call->b.local_uri))
+	if (leg_str_set(l, &l->call_id, ids_call_id(&w->ids, id)) ||
+	    leg_str_set(l, &l->local_uri, call->b.local_uri))
 		return -ENOMEM;
 	snprintf(buf, sizeof(buf), "<sip:%s@%.*s>", xr->number, STR_FMT(hop->host));
 	if (hop->host_type == SIP_HOST_IPV6)
 		snprintf(buf, sizeof(buf), "<sip:%s@[%.*s]>", xr->number, STR_FMT(hop->host));
-	if (leg_str_set(&l->remote_uri, cstr(buf)))
+	if (leg_str_set(l, &l->remote_uri, cstr(buf)))
 		return -ENOMEM;
 	/* A trunk's URI names its endpoint; the gateway wants the number. */
 	if (trunk)
 		snprintf(buf, sizeof(buf), "%s", xr->next_hop->text);
 	else
 		snprintf(buf, sizeof(buf), "sip:%s@%s", xr->number, xr->next_hop->text + 4);
-	if (leg_str_set(&l->target, cstr(buf)))
+	if (leg_str_set(l, &l->target, cstr(buf)))
 		return -ENOMEM;
 	return call_peer_from_uri(w, l->target, &l->peer);
 }
