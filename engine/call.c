@@ -270,19 +270,27 @@ void call_attach(struct leg *leg, struct rtxn *x)
 }
 
 /* x, settled, lingers on without its call. */
+/* x leaves its call to linger alone, with ack (taken) to resend for each
+ * retransmitted 2xx, sent to p. */
+static void call_txn_leave(struct call *call, struct rtxn *x, char *ack, size_t ack_len,
+			   const struct peer *p)
+{
+	call_txn_unlink(call, x);
+	if (x->leg->inv == x)
+		leg_invite_done(x->leg);
+	router_txn_orphan(x, ack, ack_len, p);
+	call->refs--;
+}
+
 static void call_txn_orphan(struct call *call, struct rtxn *x)
 {
 	struct leg *l = x->leg;
 	bool acked = !x->server && x->method == SIP_METHOD_INVITE && l->ack &&
 		     l->ack_cseq == x->cseq;
 
-	call_txn_unlink(call, x);
-	if (l->inv == x)
-		leg_invite_done(l);
-	router_txn_orphan(x, acked ? l->ack : NULL, l->ack_len, &l->peer);
+	call_txn_leave(call, x, acked ? l->ack : NULL, l->ack_len, &l->peer);
 	if (acked)
 		l->ack = NULL;
-	call->refs--;
 }
 
 void call_orphan_txns(struct call *call, const struct leg *only)
@@ -640,12 +648,88 @@ void leg_cancel(struct leg *l)
 	invite_cancel(l, l->inv);
 }
 
+/* The 2xx's dialog, on a leg of the moment that is never linked: From
+ * (ours), To, Call-ID, CSeq, Contact and Record-Route say all of it. */
+static int leg_from_2xx(struct leg *g, const struct rtxn *inv, const struct sip_msg *m,
+			const struct sip_core *c)
+{
+	const struct sip_hdr *to = sip_msg_hdr_first(m, SIP_HDR_TO);
+	struct str target = call_first_contact(m);
+	char from[1024];
+	int n;
+
+	if (c->from.tag.n != IDS_TAG_LEN || !c->to.tag.n || !target.n || !to)
+		return -EINVAL;
+	n = snprintf(from, sizeof(from), "<%.*s>", STR_FMT(c->from.uri_text));
+	if (n < 0 || (size_t)n >= sizeof(from))
+		return -EINVAL;
+	memcpy(g->local_tag, c->from.tag.p, IDS_TAG_LEN);
+	g->local_cseq = inv->cseq;
+	g->peer = inv->peer;
+	if (leg_str_set(g, &g->call_id, c->call_id) ||
+	    leg_str_set(g, &g->local_uri, str_make(from, (size_t)n)) ||
+	    leg_str_set(g, &g->remote_uri, to->value) || leg_str_set(g, &g->remote_tag, c->to.tag) ||
+	    leg_str_set(g, &g->target, target) || leg_routes_set(g, m, true))
+		return -ENOMEM;
+	leg_set_peer(g->call->w, g, &inv->peer);
+	return 0;
+}
+
+void leg_end_earlier(struct leg *l, struct rtxn *inv, const struct sip_msg *m,
+		     const struct sip_core *c)
+{
+	static _Thread_local char buf[CALL_MSG_MAX];
+	struct call *call = l->call;
+	struct worker *w = call->w;
+	struct leg g = { .id = l->id, .call = call };
+	char branch[IDS_BRANCH_LEN];
+	struct str br;
+	struct sip_build b;
+	char *ack = NULL;
+	int n;
+
+	if (leg_from_2xx(&g, inv, m, c)) {
+		log_warn("worker %u: a 2xx from an earlier target (Call-ID %.*s) cannot be "
+			 "ACKed: its dialog will time out on its side", w->id, STR_FMT(c->call_id));
+		goto out;
+	}
+	sip_build_init(&b, buf, sizeof(buf));
+	leg_build_request(&b, &g, STR("ACK"), inv->cseq, ids_branch(&w->ids, branch), 70);
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	if (n < 0 || !(ack = call_dup_mem(buf, (size_t)n)))
+		goto out;
+	worker_send(w, &g.peer, ack, (size_t)n);
+	call_txn_leave(call, inv, ack, (size_t)n, &g.peer);
+	if (call->state == CALL_DONE)
+		call_reap_later(call);
+	sip_build_init(&b, buf, sizeof(buf));
+	br = ids_branch(&w->ids, branch);
+	leg_build_request(&b, &g, STR("BYE"), inv->cseq + 1, br, 70);
+	n = sip_build_finish(&b, STR_NULL, STR_NULL);
+	if (n < 0 || !router_client_start(w, NULL, &g.peer, SIP_METHOD_BYE, br, buf, (size_t)n))
+		log_warn("worker %u: no BYE for an earlier target's dialog (Call-ID %.*s)", w->id,
+			 STR_FMT(c->call_id));
+	log_info("worker %u: an earlier target answered late: ACK and BYE (Call-ID %.*s)", w->id,
+		 STR_FMT(c->call_id));
+out:
+	leg_free(&g);
+}
+
+/* The INVITE we CANCELled: its 487 concerns nobody now, but a 2xx that
+ * crossed the CANCEL made a dialog that must end. */
+static void on_cancelled_invite_response(struct rtxn *x, const struct sip_msg *m,
+					 const struct sip_core *c)
+{
+	if (m->status >= 200 && m->status < 300)
+		leg_end_earlier(x->leg, x, m, c);
+}
+
 void leg_cancel_earlier(struct leg *l, struct rtxn *inv)
 {
 	if (inv->t.state != TXN_PROCEEDING)
 		return;
 	invite_cancel(l, inv);
-	inv->on_response = NULL; /* its 487 (or a 2xx) concerns nobody now */
+	inv->on_response = on_cancelled_invite_response;
 }
 
 /* The dialog ends when our BYE is answered (§15.1.1); until then a BYE

@@ -105,8 +105,16 @@ void leg_cancel(struct leg *l);
 
 /* CANCEL inv, an INVITE that l sent in an earlier dialog (an earlier
  * transfer's target, given up on while silent), now that it has a
- * provisional; inv then passes nothing more to l. */
+ * provisional; of what inv gets after, only a 2xx that crossed the CANCEL
+ * matters (leg_end_earlier). */
 void leg_cancel_earlier(struct leg *l, struct rtxn *inv);
+
+/* A 2xx reached inv, an INVITE of l's to a target that l no longer
+ * stands for (a newer transfer reused it): ACK that dialog (§13.2.2.4)
+ * and BYE it (§15) so the target does not stay up alone. inv then
+ * lingers alone, resending the ACK for each retransmitted 2xx. */
+void leg_end_earlier(struct leg *l, struct rtxn *inv, const struct sip_msg *m,
+		     const struct sip_core *c);
 
 /* Hang up leg l (BYE) and take it out of the dialog table. A 2xx of ours
  * not ACKed yet holds the BYE back until the ACK or Timer L (§15). */

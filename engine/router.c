@@ -55,12 +55,16 @@ static void rtxn_on_response(struct txn *t, const struct sip_msg *m, const struc
 {
 	struct rtxn *x = from_txn(t);
 
+	/* Alone: an INVITE's retransmitted 2xx gets its ACK again. */
+	if (!x->leg) {
+		if (x->ack && m->status >= 200 && m->status < 300)
+			worker_send(x->w, &x->peer, x->ack, x->ack_len);
+		return;
+	}
 	if (x->on_response)
 		x->on_response(x, m, c);
 	if (x->leg)
 		call_txn_answered(x->leg, x);
-	else if (x->ack && m->status >= 200 && m->status < 300)
-		worker_send(x->w, &x->peer, x->ack, x->ack_len);
 }
 
 static void rtxn_on_timeout(struct txn *t, unsigned status)

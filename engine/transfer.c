@@ -126,11 +126,13 @@ static void on_c_invite_response(struct rtxn *x, const struct sip_msg *m,
 	char reason[64];
 
 	/* An earlier transfer's target, given up on while it was silent: its
-	 * first provisional gets the CANCEL that §9.1 did not allow before.
-	 * A 2xx is left to its own BYE (§13.3.1.4): the dialog is gone. */
+	 * first provisional gets the CANCEL that §9.1 did not allow before;
+	 * a 2xx gets an ACK and a BYE. */
 	if (!str_eq(c->call_id, l->call_id)) {
 		if (m->status < 200)
 			leg_cancel_earlier(l, x);
+		else if (m->status < 300)
+			leg_end_earlier(l, x, m, c);
 		return;
 	}
 	str_copy_cstr(reason, sizeof(reason), m->reason);

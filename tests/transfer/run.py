@@ -1229,6 +1229,57 @@ def t_earlier_target_ringing_late_is_cancelled(ctx):
     ctx.expect_sipps_ok()
 
 
+def check_late_answer_ended(gw):
+    """The gateway's one INVITE got a 200 after xferd had moved on: the
+    ACK and then the BYE are in that 200's dialog (Call-ID, both tags),
+    the ACK with the INVITE's CSeq (§13.2.2.4), the BYE with a higher one,
+    both to its Contact; the BYE was answered and the transfer to beta
+    was not disturbed (retry_to_beta checked that)."""
+    inv = c_invites(gw)[0]
+    ok = gw.sent(lambda m: m.status == 200 and m.cseq[1] == "INVITE")
+    acks, byes = gw.requests("ACK"), gw.requests("BYE")
+    check(ok and acks and byes, "the late 200 got %d ACKs and %d BYEs:%s"
+          % (len(acks), len(byes), trace(gw.received())))
+    for what, r in (("ACK", acks[0]), ("BYE", byes[0])):
+        check(r.call_id == inv.call_id and r.from_tag == inv.from_tag
+              and r.to_tag == ok[0].to_tag,
+              "the %s is not in the late 200's dialog (Call-ID %s, tags %s/%s)"
+              % (what, r.call_id, r.from_tag, r.to_tag))
+        check(r.ruri.startswith("sip:target@"), "the %s goes to %s, not the 200's Contact"
+              % (what, r.ruri))
+    check(acks[0].cseq == (inv.cseq[0], "ACK"), "ACK CSeq %s, want %s ACK"
+          % (acks[0].cseq, inv.cseq[0]))
+    check(byes[0].cseq[0] > inv.cseq[0], "BYE CSeq %s not above the INVITE's %s"
+          % (byes[0].cseq, inv.cseq[0]))
+    check(byes[0].stamp >= acks[0].stamp, "the BYE went out before the ACK")
+
+
+@test("earlier_target_answering_late_is_acked_and_hung_up")
+def t_earlier_target_answering_late_is_acked_and_hung_up(ctx):
+    """The gateway stays silent past transfer_timeout (2 s): NOTIFY 503.
+    The endpoint REFERs again at once, to beta, which answers after 1.5 s.
+    At 2.7 s the gateway answers after all: xferd ACKs that 200 and hangs
+    it up, or the target would stay up alone until it gave up on the ACK."""
+    x = ctx.start_xferd(transfer_timeout=2, t1_ms=50)
+    gw = ctx.gateway("target_late_answer.xml", pause_ms=2700)
+    retry_to_beta(ctx, x, 503, beta_pause_ms=1500)
+    check_late_answer_ended(gw)
+    ctx.expect_sipps_ok()
+
+
+@test("earlier_target_answer_crossing_cancel_is_hung_up")
+def t_earlier_target_answer_crossing_cancel_is_hung_up(ctx):
+    """As earlier_target_ringing_late_is_cancelled, but the gateway's 200
+    crosses xferd's CANCEL (§9.1: the CANCEL then has no effect): that
+    200 gets its ACK and a BYE."""
+    x = ctx.start_xferd(transfer_timeout=2, t1_ms=50)
+    gw = ctx.gateway("target_late_ring_answer.xml", pause_ms=2700)
+    retry_to_beta(ctx, x, 503, beta_pause_ms=1500)
+    check(gw.received(lambda m: m.method == "CANCEL"), "the late 180 got no CANCEL")
+    check_late_answer_ended(gw)
+    ctx.expect_sipps_ok()
+
+
 @test("target_hangs_up_after_transfer")
 def t_target_hangs_up_after_transfer(ctx):
     """After the transfer the target hangs up: its BYE is relayed to the
