@@ -165,11 +165,23 @@ class Xferd:
                              "written by tests/integration/run.py")
 
     def start(self):
-        self.write_config()
-        self.proc = harness.spawn([self.ctx.xferd_exe, "-c", self.config], self.log,
-                                  cwd=self.ctx.dir)
-        self.ctx.procs.append(self.proc)
-        harness.wait_answering(self.proc, self.port)
+        # The block is free when picked, but it lies in the ephemeral range:
+        # another process's socket may take one of its ports before xferd
+        # binds them. Then xferd says so and exits, and a new block is tried.
+        for attempt in range(3):
+            self.write_config()
+            self.proc = harness.spawn([self.ctx.xferd_exe, "-c", self.config], self.log,
+                                      cwd=self.ctx.dir)
+            self.ctx.procs.append(self.proc)
+            try:
+                harness.wait_answering(self.proc, self.port)
+                return self
+            except harness.TestFailure:
+                if (attempt == 2 or self.proc.poll() is None
+                        or "Address already in use" not in harness.read_text(self.log)):
+                    raise
+            self.port = self.ctx.ports.block(self.workers + 2)
+            self.engine["listen"] = "%s:%d" % (LOOPBACK, self.port)
         return self
 
     def alive(self):
