@@ -67,6 +67,12 @@ static bool put(uint64_t *slot, size_t mask, uint64_t key)
 	return true;
 }
 
+static void gen_clear(struct tomb *t, unsigned g)
+{
+	memset(t->slot[g], 0, (t->mask[g] + 1) * sizeof(uint64_t));
+	t->count[g] = 0;
+}
+
 /* The generation that takes keys starts empty, sized for what the last
  * one held: the table follows the load down as well as up. */
 static void turn(struct tomb *t, uint64_t now_ms)
@@ -76,15 +82,12 @@ static void turn(struct tomb *t, uint64_t now_ms)
 
 	if (now_ms >= t->turn_ms + t->span_ms) {
 		/* Idle for a whole span: the current keys are stale too. */
-		memset(t->slot[t->cur], 0, (t->mask[t->cur] + 1) * sizeof(uint64_t));
-		t->count[t->cur] = 0;
+		gen_clear(t, t->cur);
 	}
 	while (want < t->count[t->cur] * 2)
 		want <<= 1;
-	if (want == t->mask[old] + 1 || gen_alloc(t, old, want)) {
-		memset(t->slot[old], 0, (t->mask[old] + 1) * sizeof(uint64_t));
-		t->count[old] = 0;
-	}
+	if (want == t->mask[old] + 1 || gen_alloc(t, old, want))
+		gen_clear(t, old);
 	t->cur = old;
 	t->turn_ms = now_ms + t->span_ms;
 }
