@@ -10,17 +10,10 @@ void sip_build_init(struct sip_build *b, char *buf, size_t cap)
 	*b = (struct sip_build){ .buf = buf, .cap = cap };
 }
 
-void sip_build_raw(struct sip_build *b, struct str v)
+void sip_build_overflow(struct sip_build *b)
 {
-	if (b->err)
-		return;
-	if (v.n > b->cap - b->n) {
+	if (!b->err)
 		b->err = -ENOSPC;
-		return;
-	}
-	if (v.n)
-		memcpy(b->buf + b->n, v.p, v.n);
-	b->n += v.n;
 }
 
 /* One compare for the printable bytes that make up nearly every value. */
@@ -29,13 +22,32 @@ static bool is_line_break(char c)
 	return (unsigned char)c <= '\r' && (c == '\r' || c == '\n' || c == '\0');
 }
 
+/* The first CR, LF or NUL in [p, end), or end. Eight bytes per step: a
+ * word with no byte below 14 has none of them (values are mostly clean). */
+static const char *line_break_find(const char *p, const char *end)
+{
+	for (; end - p >= 8; p += 8) {
+		uint64_t x;
+
+		memcpy(&x, p, sizeof(x));
+		if (!((x - 0x0e0e0e0e0e0e0e0eull) & ~x & 0x8080808080808080ull))
+			continue;
+		for (unsigned i = 0; i < 8; i++)
+			if (is_line_break(p[i]))
+				return p + i;
+	}
+	for (; p < end; p++)
+		if (is_line_break(*p))
+			return p;
+	return end;
+}
+
 void sip_build_value(struct sip_build *b, struct str v)
 {
 	const char *p = v.p, *end = str_end(v), *q;
 
 	while (p < end) {
-		for (q = p; q < end && !is_line_break(*q); q++)
-			;
+		q = line_break_find(p, end);
 		sip_build_raw(b, str_span(p, q));
 		if (q == end)
 			break;

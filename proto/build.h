@@ -40,8 +40,21 @@ void sip_build_header_end(struct sip_build *b);
  * NUL become a single space, so it can never end the line it is in. */
 void sip_build_value(struct sip_build *b, struct str v);
 
-/* Append bytes the engine wrote itself (literals, its own tags). */
-void sip_build_raw(struct sip_build *b, struct str v);
+/* Marks b as out of space (the out-of-line half of sip_build_raw). */
+void sip_build_overflow(struct sip_build *b);
+
+/* Append bytes the engine wrote itself (literals, its own tags). Inline:
+ * most are literals of a few bytes, whose copy then compiles to a move. */
+static inline void sip_build_raw(struct sip_build *b, struct str v)
+{
+	if (b->err || v.n > b->cap - b->n) {
+		sip_build_overflow(b);
+		return;
+	}
+	if (v.n)
+		memcpy(b->buf + b->n, v.p, v.n);
+	b->n += v.n;
+}
 
 void sip_build_uint(struct sip_build *b, uint64_t v);
 

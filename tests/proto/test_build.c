@@ -149,6 +149,31 @@ Test(build, value_sanitising)
 	}
 }
 
+/* Values longer than a word are scanned eight bytes at a time: every byte
+ * value at every offset of a 40-byte value, against a bytewise model. */
+Test(build, value_sanitising_every_byte_at_every_offset)
+{
+	char in[40], want[40], buf[64];
+
+	for (unsigned c = 0; c < 256; c++) {
+		for (size_t at = 0; at < sizeof(in); at++) {
+			bool breaks = c == '\r' || c == '\n' || c == '\0';
+			struct sip_build b;
+			size_t n = 0;
+
+			memset(in, 'a', sizeof(in));
+			in[at] = (char)c;
+			for (size_t k = 0; k < sizeof(in); k++)
+				want[n++] = k == at && breaks ? ' ' : in[k];
+			sip_build_init(&b, buf, sizeof(buf));
+			sip_build_value(&b, str_make(guard_put(in, sizeof(in)), sizeof(in)));
+			cr_assert_eq(b.err, 0);
+			cr_assert(b.n == n && memcmp(buf, want, n) == 0, "byte %u at %zu: \"%.*s\"", c,
+				  at, (int)b.n, buf);
+		}
+	}
+}
+
 /* ---- round trip ---- */
 
 Test(build, request_round_trip)
