@@ -50,10 +50,18 @@ static char *put_id(struct ids *g, char *p, unsigned random_digits)
 	return p;
 }
 
+/* The sequence number goes before the random digits: random alone need
+ * not be unique, a worker's sequence within a lap of 2^32 is. */
 struct str ids_branch(struct ids *g, char *out)
 {
+	char *p = out + 7;
+
 	memcpy(out, "z9hG4bK", 7);
-	put_id(g, out + 7, 16);
+	*p++ = 'x';
+	*p++ = hex[g->shard >> 4];
+	*p++ = hex[g->shard & 15];
+	p = put_hex(p, g->seq++, 8);
+	put_hex(p, ids_next(g), 12);
 	return str_make(out, IDS_BRANCH_LEN);
 }
 
@@ -96,6 +104,23 @@ int ids_shard_of_branch(struct str branch)
 	if (branch.n != IDS_BRANCH_LEN || memcmp(branch.p, "z9hG4bK", 7))
 		return -1;
 	return shard_of(str_make(branch.p + 7, branch.n - 7), IDS_BRANCH_LEN - 7);
+}
+
+int ids_seq_of_branch(struct str branch, uint32_t *seq)
+{
+	uint32_t v = 0;
+
+	if (ids_shard_of_branch(branch) < 0)
+		return -EINVAL;
+	for (unsigned i = 8; i--;) {
+		int d = hex_val(branch.p[10 + i]);
+
+		if (d < 0)
+			return -EINVAL;
+		v = v << 4 | (uint32_t)d;
+	}
+	*seq = v;
+	return 0;
 }
 
 int ids_shard_of_tag(struct str tag)

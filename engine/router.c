@@ -39,6 +39,53 @@ static struct rtxn *txn_find(struct worker *w, struct str branch, bool server,
 	return NULL;
 }
 
+/* A client transaction with a fresh branch of ours is in the ring; the
+ * rest (server side, CANCEL sharing its INVITE's branch, a live entry a
+ * lap of the ring later) are in the hash table. */
+static struct rtxn *client_find(struct worker *w, struct str branch, enum sip_method method)
+{
+	struct rtxn *x;
+	uint32_t seq;
+
+	if (method != SIP_METHOD_CANCEL && ids_seq_of_branch(branch, &seq) == 0 &&
+	    (x = ctab_get(&w->ctab, seq)) && x->method == method &&
+	    str_eq(str_make(x->branch, x->branch_n), branch))
+		return x;
+	return txn_find(w, branch, false, method);
+}
+
+static void rtxn_index(struct worker *w, struct rtxn *x)
+{
+	x->in_ring = !x->server && x->method != SIP_METHOD_CANCEL &&
+		     ids_seq_of_branch(str_make(x->branch, x->branch_n), &x->seq) == 0 &&
+		     !ctab_get(&w->ctab, x->seq);
+	/* The ring hands back an entry still live a lap later (a 32 s Timer
+	 * M or F): it moves to the table. */
+	if (x->in_ring)
+		x = ctab_put(&w->ctab, x->seq, x, w->now_ms);
+	if (x) {
+		x->in_ring = false;
+		hmap_insert(&w->txns, &x->node,
+			    txn_hash(str_make(x->branch, x->branch_n), x->server, x->method));
+	}
+}
+
+static void rtxn_unindex(struct worker *w, struct rtxn *x)
+{
+	if (x->in_ring)
+		ctab_del(&w->ctab, x->seq);
+	else
+		hmap_remove(&w->txns, &x->node);
+}
+
+static void rtxn_free(struct rtxn *x)
+{
+	txn_destroy(&x->t);
+	free(x->req);
+	free(x->ack);
+	free(x);
+}
+
 static struct rtxn *from_txn(struct txn *t)
 {
 	return (struct rtxn *)((char *)t - offsetof(struct rtxn, t));
@@ -80,27 +127,30 @@ static void rtxn_on_terminated(struct txn *t)
 	struct rtxn *x = from_txn(t);
 	struct worker *w = x->w;
 
-	hmap_remove(&w->txns, &x->node);
+	rtxn_unindex(w, x);
 	stats_dec(&w->st.txns_live);
 	stats_add(&w->st.retransmissions_out, x->t.retransmits);
 	if (x->relay)
 		x->relay->relay = NULL;
 	if (x->leg)
 		call_txn_released(x->leg, x);
-	txn_destroy(&x->t);
-	free(x->req);
-	free(x->ack);
-	free(x);
+	rtxn_free(x);
 }
 
+/* Timer K (§17.1.2.2) only absorbs retransmitted finals: in the ring, the
+ * slot keeps a key until then and the transaction goes at once. */
 static bool rtxn_on_completed(struct txn *t, uint32_t ms)
 {
 	struct rtxn *x = from_txn(t);
 	struct worker *w = x->w;
 
-	return ms <= w->tomb.span_ms &&
-	       tomb_add(&w->tomb, tomb_key(str_make(x->branch, x->branch_n), x->method),
-			w->now_ms);
+	if (!x->in_ring)
+		return false;
+	ctab_bury(&w->ctab, x->seq, ctab_key(str_make(x->branch, x->branch_n), x->method),
+		  w->now_ms + ms);
+	x->in_ring = false; /* the slot is the tomb's now */
+	x->seq = 0;
+	return true;
 }
 
 static const struct txn_ops rtxn_ops = {
@@ -128,7 +178,7 @@ static struct rtxn *rtxn_new(struct worker *w, const struct peer *p, struct str 
 	x->branch_n = (uint8_t)branch.n;
 	memcpy(x->branch, branch.p, branch.n);
 	txn_init(&x->t, type, p->reliable, &w->wheel, &w->timers, &rtxn_ops, x);
-	hmap_insert(&w->txns, &x->node, txn_hash(branch, server, method));
+	rtxn_index(w, x);
 	stats_inc(&w->st.txns_live);
 	return x;
 }
@@ -148,10 +198,9 @@ struct rtxn *router_client_start(struct worker *w, struct leg *leg, const struct
 	x->leg = leg;
 	if (txn_client_start(&x->t, msg, len)) {
 		x->leg = NULL;
-		hmap_remove(&w->txns, &x->node);
+		rtxn_unindex(w, x);
 		stats_dec(&w->st.txns_live);
-		txn_destroy(&x->t);
-		free(x);
+		rtxn_free(x);
 		return NULL;
 	}
 	return x;
@@ -281,13 +330,17 @@ static int route_shard(struct worker *w, const struct sip_msg *m, const struct s
 
 static void on_response(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
 {
-	struct rtxn *x = txn_find(w, c->via.branch, false, c->cseq.method_id);
+	struct rtxn *x = client_find(w, c->via.branch, c->cseq.method_id);
+	uint32_t seq;
 
 	if (!x) {
-		if (m->status >= 200 &&
-		    tomb_has(&w->tomb, tomb_key(c->via.branch, c->cseq.method_id), w->now_ms)) {
+		if (m->status >= 200 && ids_seq_of_branch(c->via.branch, &seq) == 0 &&
+		    ctab_buried(&w->ctab, seq, ctab_key(c->via.branch, c->cseq.method_id),
+				w->now_ms)) {
 			stats_inc(&w->st.retransmissions_in);
-			return; /* Timer K absorbs it (§17.1.2.2) */
+			log_debug("worker %u: response %u absorbed: its transaction is in Timer K",
+				  w->id, m->status);
+			return; /* §17.1.2.2 */
 		}
 		stats_inc(&w->st.responses_unmatched);
 		log_debug("worker %u: response %u matches no transaction", w->id, m->status);
@@ -324,7 +377,7 @@ void router_on_send_failed(struct worker *w, const struct peer *to, const char *
 		worker_handoff_send_failed(w, (unsigned)shard, to, buf, len, err);
 		return;
 	}
-	x = txn_find(w, via.branch, false, m.method_id);
+	x = client_find(w, via.branch, m.method_id);
 	if (!x)
 		return; /* a retransmission's error, after the first one ended it */
 	if (!router_src(to, &src, host))
@@ -508,19 +561,21 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 
 void router_worker_stop(struct worker *w)
 {
+	struct rtxn *x;
+	size_t i = 0;
+
 	call_worker_stop(w);
-	for (size_t i = 0; i <= w->txns.mask; i++) {
+	for (i = 0; i <= w->txns.mask; i++) {
 		struct hmap_node *n;
 
 		while ((n = w->txns.buckets[i])) {
-			struct rtxn *x = (struct rtxn *)((char *)n - offsetof(struct rtxn, node));
-
 			hmap_remove(&w->txns, n);
-			txn_destroy(&x->t);
-			free(x->req);
-			free(x->ack);
-			free(x);
+			rtxn_free((struct rtxn *)((char *)n - offsetof(struct rtxn, node)));
 		}
+	}
+	for (i = 0; (x = ctab_next(&w->ctab, &i));) {
+		ctab_del(&w->ctab, x->seq);
+		rtxn_free(x);
 	}
 	atomic_store(&w->st.txns_live, 0);
 }

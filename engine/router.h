@@ -37,8 +37,10 @@ struct rtxn {
 	uint32_t cseq;         /* client: the request's CSeq number */
 	/* The key, last and together: a lookup reads one or two cache lines. */
 	struct hmap_node node; /* in worker->txns, by branch, side and method */
+	uint32_t seq;          /* in_ring: its slot in worker->ctab */
 	enum sip_method method;
 	bool server;
+	bool in_ring;          /* in worker->ctab instead of worker->txns */
 	uint8_t branch_n;
 	char branch[];         /* branch_n bytes, allocated with the struct */
 };

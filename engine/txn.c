@@ -402,7 +402,7 @@ static void nict_on_response(struct txn *t, const struct sip_msg *m,
 	txn_keep(t, NULL, 0); /* Completed only absorbs responses */
 	t->ops->on_response(t, m, c);
 	if (!t->reliable && t->ops->on_completed && t->ops->on_completed(t, t->timers->t4))
-		txn_terminate(t); /* Timer K is kept by the worker's tomb */
+		txn_terminate(t); /* Timer K is kept by the worker as a tomb (ctab.h) */
 	else
 		txn_linger(t, t->reliable ? 0 : t->timers->t4); /* Timer K */
 }

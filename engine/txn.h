@@ -63,7 +63,7 @@ struct txn_ops {
 	/* Optional (NULL): a non-INVITE client over UDP reached Completed,
 	 * where for Timer K (ms, T4) it would only absorb retransmitted
 	 * finals (§17.1.2.2). Returning true says the worker absorbs them
-	 * itself for that long, from a key of a few bytes (tomb.h): the txn
+	 * itself for that long, from a key of a few bytes (ctab.h): the txn
 	 * then terminates at once instead of holding its memory, hash entry
 	 * and timer. Called after on_response; must not free t. */
 	bool (*on_completed)(struct txn *t, uint32_t ms);

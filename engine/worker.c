@@ -38,9 +38,11 @@ enum {
 #define ERRQUEUE_QUOTE_MAX 1280
 /* The loop wakes at least this often to notice engine_stop(). */
 #define IDLE_WAKE_MS 200
-/* Transactions in Timer K a worker keeps as keys, per T4: 400k NOTIFY/s,
- * at most 32 MB; past it a transaction waits out Timer K whole. */
-#define TOMB_MAX_KEYS (2u << 20)
+/* Client transactions by sequence number (ctab.h): 16 bytes a slot; the
+ * ring doubles while tombs (Timer K) fill it, up to 2M slots, 32 MB:
+ * T4 at 400k NOTIFY/s. */
+#define CTAB_SLOTS 4096u
+#define CTAB_MAX (2u << 20)
 /* Send completions a wait counts on at most (the CQ ring holds 2048). */
 #define SEND_WAIT_MAX 512
 
@@ -714,7 +716,7 @@ static int worker_create(struct engine *e, unsigned id, struct worker **out)
 	if (!r)
 		r = hmap_init(&w->txns, 1024);
 	if (!r)
-		r = tomb_init(&w->tomb, ce->t4_ms, TOMB_MAX_KEYS, 0);
+		r = ctab_init(&w->ctab, CTAB_SLOTS, CTAB_MAX);
 	if (!r)
 		r = hmap_init(&w->dialogs, 1024);
 	if (r)
@@ -753,7 +755,7 @@ static void worker_destroy(struct worker *w)
 	if (w->own.rx_buf != w->shared.rx_buf)
 		free(w->own.rx_buf);
 	hmap_free(&w->txns);
-	tomb_free(&w->tomb);
+	ctab_free(&w->ctab);
 	hmap_free(&w->dialogs);
 	while (w->send_free) {
 		struct send_op *op = w->send_free;

@@ -12,7 +12,7 @@
 #include "hmap.h"
 #include "ids.h"
 #include "stats.h"
-#include "tomb.h"
+#include "ctab.h"
 #include "txn.h"
 #include "wheel.h"
 #include "xfer.h"
@@ -92,7 +92,7 @@ struct worker {
 
 	struct inbox inbox;
 	struct hmap txns;        /* struct rtxn by branch, side and method */
-	struct tomb tomb;        /* non-INVITE client txns in Timer K */
+	struct ctab ctab;        /* client struct rtxn by the seq in our branch */
 	struct hmap dialogs;     /* struct leg by Call-ID and local tag */
 	void *tcp;               /* tcp.c's per-worker state */
 	struct call *calls;      /* every call of this worker, for shutdown */

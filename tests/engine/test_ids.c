@@ -22,6 +22,34 @@ Test(ids, branch_names_its_shard)
 	}
 }
 
+Test(ids, branch_carries_the_next_sequence_number)
+{
+	struct ids g;
+	char a[IDS_BRANCH_LEN], b[IDS_BRANCH_LEN];
+	uint32_t seq = 0;
+
+	cr_assert_eq(ids_init(&g, 5), 0);
+	g.seq = 0xfffffffeu; /* across the wrap */
+	for (uint32_t want = 0xfffffffeu, i = 0; i < 4; i++, want++) {
+		struct str s = ids_branch(&g, a);
+
+		cr_assert_eq(ids_seq_of_branch(s, &seq), 0);
+		cr_assert_eq(seq, want, "branch %u: seq %08x, want %08x", i, seq, want);
+	}
+	/* The same sequence number in two branches: the random part differs. */
+	g.seq = 7;
+	ids_branch(&g, a);
+	g.seq = 7;
+	ids_branch(&g, b);
+	cr_assert(memcmp(a, b, IDS_BRANCH_LEN) != 0);
+	memcpy(b, a, IDS_BRANCH_LEN);
+	b[12] = 'g';
+	cr_assert_eq(ids_seq_of_branch(str_make(b, IDS_BRANCH_LEN), &seq), -EINVAL,
+		     "a non-hex digit in the sequence");
+	cr_assert_eq(ids_seq_of_branch(STR("z9hG4bK776asdhds"), &seq), -EINVAL);
+	cr_assert_eq(ids_seq_of_branch(str_make(a, IDS_BRANCH_LEN - 1), &seq), -EINVAL);
+}
+
 Test(ids, tag_and_call_id)
 {
 	struct ids g;

@@ -1070,6 +1070,45 @@ def t_notify_481(ctx):
     ctx.expect_sipps_ok()
 
 
+@test("notify_200_retransmitted_after_completion")
+def t_notify_200_retransmitted_after_completion(ctx):
+    """RFC 3261 §17.1.2.2: a NOTIFY's transaction, once its 200 is in, still
+    absorbs a retransmitted 200 for T4 (Timer K); a 200 whose branch has
+    xferd's form but not a branch it sent matches nothing. The endpoint
+    sends every 200 to a NOTIFY again after the transfer, and one forged."""
+    x = ctx.start_xferd()
+    target, beta = ctx.gateway("target_answer.xml"), ctx.beta()
+    ep = ctx.py_endpoint()
+    caller = ctx.caller("caller_transfer.xml")
+    ep.wait_for(lambda m: m.method == "ACK", "ACK of the call", 5)
+    ep.send(ep.refer(1, refer_to(PSTN_TARGET)))
+    ep.wait_for(lambda m: m.method == "BYE", "xferd's BYE (transfer complete)", 8)
+    ctx.wait_sipps()
+    check_notifies(ep, [100, 180, 200], b_leg=b_invite(ep))
+    oks = [m for m in ep.sent(lambda m: m.status == 200 and m.cseq[1] == "NOTIFY")]
+    check(len(oks) == 3, "the endpoint answered %d NOTIFYs, expected 3" % len(oks))
+    for m in oks:
+        ep.send(m.raw)
+    branch = oks[0].branch
+    forged = branch[:-4] + ("0000" if branch[-4:] != "0000" else "1111")
+    ep.send(oks[0].raw.replace(branch, forged))
+    # In Timer K: kept by the worker as a key, or by the transaction itself.
+    absorbed = re.compile(r"absorbed: its transaction is in Timer K|to NOTIFY, txn Completed")
+    for _ in range(30):  # xferd logs as it reads them: 3 s at most
+        got = [l for l in x.log_lines() if "response 200 " in l and
+               (absorbed.search(l) or "matches no transaction" in l)]
+        if len(got) >= 4:
+            break
+        time.sleep(0.1)
+    check(sum(bool(absorbed.search(l)) for l in got) == 3 and
+          sum("matches no transaction" in l for l in got) == 1,
+          "3 retransmitted 200s to NOTIFY and a forged one: expected 3 absorbed and 1 "
+          "unmatched, xferd logged:\n  %s" % "\n  ".join(got))
+    check_reconnected(caller, target, ep)
+    check_sink_empty(beta)
+    ctx.expect_sipps_ok()
+
+
 @test("notify_retransmission_timer_e")
 def t_notify_retransmission_timer_e(ctx):
     """SPEC: every NOTIFY is retransmitted over UDP per RFC 3261 (§17.1.2.2,

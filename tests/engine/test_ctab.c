@@ -1,0 +1,168 @@
+/* test_ctab.c: the sequence ring: live entries, tombs that expire by time,
+ * growth for an unexpired tomb, eviction of a live entry a lap later. */
+#include <criterion/criterion.h>
+
+#include "ctab.h"
+
+#define T4 5000
+
+static int obj[1 << 12]; /* distinct non-NULL pointers */
+
+Test(ctab, key_depends_on_branch_and_method_and_is_never_zero)
+{
+	cr_assert_neq(ctab_key(STR("z9hG4bK-a"), 4), ctab_key(STR("z9hG4bK-b"), 4));
+	cr_assert_neq(ctab_key(STR("z9hG4bK-a"), 4), ctab_key(STR("z9hG4bK-a"), 5));
+	cr_assert_eq(ctab_key(STR("z9hG4bK-a"), 4), ctab_key(STR("z9hG4bK-a"), 4));
+	cr_assert_neq(ctab_key(STR_NULL, 0), 0);
+}
+
+Test(ctab, put_get_del)
+{
+	struct ctab t;
+
+	cr_assert_eq(ctab_init(&t, 16, 16), 0);
+	cr_assert_null(ctab_get(&t, 0), "an empty slot holds nothing, whatever its seq");
+	for (uint32_t s = 100; s < 110; s++)
+		cr_assert_null(ctab_put(&t, s, &obj[s], 0));
+	cr_assert_eq(t.live, 10);
+	for (uint32_t s = 100; s < 110; s++)
+		cr_assert_eq(ctab_get(&t, s), &obj[s]);
+	cr_assert_null(ctab_get(&t, 110), "never put");
+	cr_assert_null(ctab_get(&t, 100 + 16), "a lap later: another seq in the slot");
+	ctab_del(&t, 104);
+	cr_assert_null(ctab_get(&t, 104));
+	ctab_del(&t, 104 + 16);
+	cr_assert_eq(t.live, 9);
+	ctab_free(&t);
+}
+
+Test(ctab, a_live_entry_a_lap_later_is_handed_back)
+{
+	struct ctab t;
+
+	cr_assert_eq(ctab_init(&t, 16, 1024), 0);
+	cr_assert_null(ctab_put(&t, 3, &obj[3], 0));
+	cr_assert_eq(ctab_put(&t, 3 + 16, &obj[19], 0), &obj[3], "evicted, not grown");
+	cr_assert_eq(t.mask, 15);
+	cr_assert_null(ctab_get(&t, 3));
+	cr_assert_eq(ctab_get(&t, 19), &obj[19]);
+	cr_assert_eq(t.live, 1);
+	ctab_free(&t);
+}
+
+Test(ctab, tomb_lasts_until_its_time_and_matches_its_key_only)
+{
+	struct ctab t;
+	uint64_t k = ctab_key(STR("z9hG4bKx"), 4);
+
+	cr_assert_eq(ctab_init(&t, 16, 16), 0);
+	ctab_put(&t, 7, &obj[7], 1000);
+	ctab_bury(&t, 7, k, 1000 + T4);
+	cr_assert_eq(t.live, 0);
+	cr_assert_null(ctab_get(&t, 7), "a tomb is not a live entry");
+	cr_assert(ctab_buried(&t, 7, k, 1000));
+	cr_assert(ctab_buried(&t, 7, k, 1000 + T4 - 1));
+	cr_assert_not(ctab_buried(&t, 7, k, 1000 + T4), "expired at its time");
+	cr_assert_not(ctab_buried(&t, 7, k + 1, 1001), "another key");
+	cr_assert_not(ctab_buried(&t, 7 + 16, k, 1001), "another seq");
+	ctab_bury(&t, 8, k, 9999);
+	cr_assert_not(ctab_buried(&t, 8, k, 1001), "burying an empty slot does nothing");
+	ctab_free(&t);
+}
+
+Test(ctab, tomb_times_cross_the_32_bit_wrap)
+{
+	struct ctab t;
+	uint64_t now = (1ull << 32) - 100, k = 42;
+
+	cr_assert_eq(ctab_init(&t, 16, 16), 0);
+	ctab_put(&t, 1, &obj[1], now);
+	ctab_bury(&t, 1, k, now + T4);
+	cr_assert(ctab_buried(&t, 1, k, now + 200));
+	cr_assert_not(ctab_buried(&t, 1, k, now + T4));
+	ctab_free(&t);
+}
+
+Test(ctab, an_unexpired_tomb_makes_the_ring_grow_keeping_everything)
+{
+	struct ctab t;
+
+	cr_assert_eq(ctab_init(&t, 16, 4096), 0);
+	/* 1000 transactions ended within T4: the ring must hold them all. */
+	for (uint32_t s = 0; s < 1000; s++) {
+		cr_assert_null(ctab_put(&t, s, &obj[s], 10), "seq %u evicted something", s);
+		ctab_bury(&t, s, s + 1, 10 + T4);
+	}
+	cr_assert_eq(t.mask + 1, 1024);
+	for (uint32_t s = 0; s < 1000; s++)
+		cr_assert(ctab_buried(&t, s, s + 1, 20), "tomb %u lost", s);
+	ctab_free(&t);
+}
+
+Test(ctab, growth_keeps_live_entries_in_place)
+{
+	struct ctab t;
+
+	cr_assert_eq(ctab_init(&t, 16, 4096), 0);
+	for (uint32_t s = 0; s < 16; s++) {
+		ctab_put(&t, s, &obj[s], 10);
+		if (s != 5)
+			ctab_bury(&t, s, 1, 10 + T4);
+	}
+	for (uint32_t s = 16; s < 32; s++)
+		cr_assert_null(ctab_put(&t, s, &obj[s], 20), "seq %u evicted something", s);
+	cr_assert_eq(t.mask + 1, 32);
+	cr_assert_eq(ctab_get(&t, 5), &obj[5]);
+	cr_assert_eq(t.live, 17);
+	ctab_free(&t);
+}
+
+Test(ctab, expired_tombs_are_reused_without_growth)
+{
+	struct ctab t;
+
+	cr_assert_eq(ctab_init(&t, 16, 4096), 0);
+	for (uint32_t s = 0; s < 16; s++) {
+		ctab_put(&t, s, &obj[s], 0);
+		ctab_bury(&t, s, 1, T4);
+	}
+	for (uint32_t s = 16; s < 32; s++)
+		cr_assert_null(ctab_put(&t, s, &obj[s], T4));
+	cr_assert_eq(t.mask, 15);
+	ctab_free(&t);
+}
+
+Test(ctab, at_max_an_unexpired_tomb_is_overwritten)
+{
+	struct ctab t;
+
+	cr_assert_eq(ctab_init(&t, 16, 32), 0);
+	for (uint32_t s = 0; s < 64; s++) {
+		ctab_put(&t, s, &obj[s], 0);
+		ctab_bury(&t, s, 1, T4);
+	}
+	cr_assert_eq(t.mask + 1, 32, "stopped at max");
+	cr_assert_not(ctab_buried(&t, 0, 1, 1), "overwritten a lap later");
+	cr_assert(ctab_buried(&t, 63, 1, 1));
+	cr_assert_eq(t.live, 0);
+	ctab_free(&t);
+}
+
+Test(ctab, next_walks_the_live_entries)
+{
+	struct ctab t;
+	size_t i = 0, n = 0;
+	void *p;
+
+	cr_assert_eq(ctab_init(&t, 16, 16), 0);
+	for (uint32_t s = 0; s < 10; s++)
+		ctab_put(&t, s, &obj[s], 0);
+	ctab_bury(&t, 2, 1, T4);
+	ctab_del(&t, 5);
+	while ((p = ctab_next(&t, &i))) {
+		cr_assert(p != &obj[2] && p != &obj[5]);
+		n++;
+	}
+	cr_assert_eq(n, 8);
+	ctab_free(&t);
+}
