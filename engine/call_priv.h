@@ -60,6 +60,18 @@ static inline struct str cstr(const char *s)
 }
 
 /* Our tag: IDS_TAG_LEN characters once the leg is set up. */
+/* Start loading what a request on l reads: the call's first line, the
+ * leg's four and its strings. A call last touched milliseconds ago is
+ * out of cache, and these misses would otherwise come one at a time, each
+ * found only when the one before it returns. */
+static inline void leg_prefetch(const struct leg *l)
+{
+	__builtin_prefetch(l->call);
+	for (size_t off = 0; off < sizeof(*l); off += 64)
+		__builtin_prefetch((const char *)l + off);
+	__builtin_prefetch(l->strs);
+}
+
 static inline struct str leg_local_tag(const struct leg *l)
 {
 	return str_make(l->local_tag, l->local_tag[0] ? IDS_TAG_LEN : 0);

@@ -137,6 +137,10 @@ static void on_c_invite_response(struct rtxn *x, const struct sip_msg *m,
 	}
 	str_copy_cstr(reason, sizeof(reason), m->reason);
 	if (m->status < 200) {
+		/* Its NOTIFY reads the B leg and the REFER's state, cold
+		 * since the last provisional (~10 ms at 66k NOTIFY/s). */
+		__builtin_prefetch(call->xr);
+		leg_prefetch(&call->b);
 		l->got_provisional = true;
 		if (l->cancel_pending) {
 			l->cancel_pending = false;
