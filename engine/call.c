@@ -129,7 +129,10 @@ int call_peer_from_uri(struct worker *w, struct str text, struct peer *p)
 	if (r)
 		return r;
 	/* The worker's socket must be of the peer's family. */
-	return p->addr.sa.sa_family == w->cfg->engine.listen.sa.ss_family ? 0 : -EAFNOSUPPORT;
+	if (p->addr.sa.sa_family != w->cfg->engine.listen.sa.ss_family)
+		return -EAFNOSUPPORT;
+	worker_peer_connect(w, p);
+	return 0;
 }
 
 /* A leg's next hop: its first route, or its remote target (§12.2.1.1);

@@ -53,6 +53,10 @@ struct leg {
 	uint32_t ack_cseq;
 };
 
+/* Where requests for uri go: the host must be an IP literal (no DNS); a
+ * configured peer's go through the worker's socket connected to it. */
+int call_peer_from_uri(struct worker *w, struct str uri, struct peer *p);
+
 /* A new INVITE outside any dialog arrived on its server transaction x (100
  * Trying not sent yet): admit it (403, 404, 420, 483, 503) or start a call. */
 void call_on_invite(struct worker *w, struct rtxn *x, const struct sip_msg *m,

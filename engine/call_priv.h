@@ -85,9 +85,6 @@ char *call_dup(struct str s);
 int leg_str_set(struct leg *l, struct str *dst, struct str s);
 char *call_dup_mem(const char *buf, size_t len);
 
-/* Where requests for uri go: the host must be an IP literal (no DNS). */
-int call_peer_from_uri(struct worker *w, struct str uri, struct peer *p);
-
 void leg_link(struct worker *w, struct leg *l);
 void leg_unlink(struct worker *w, struct leg *l);
 void leg_set_peer(struct worker *w, struct leg *l, const struct peer *fallback);

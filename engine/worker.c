@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -50,6 +51,7 @@ struct send_op {
 	struct send_op *next_free; /* on w->send_free while unused */
 	size_t len;
 	int fd;
+	bool connected;            /* fd is connected to to: name no address */
 	bool retried;              /* sent again after another's error */
 	socklen_t to_len;
 	union peer_addr to;
@@ -257,7 +259,8 @@ static void send_submit(struct worker *w, struct send_op *op)
 	struct io_uring_sqe *sqe = worker_sqe(w);
 
 	io_uring_prep_send(sqe, op->fd, op->data, op->len, 0);
-	io_uring_prep_send_set_addr(sqe, &op->to.sa, (uint16_t)op->to_len);
+	if (!op->connected)
+		io_uring_prep_send_set_addr(sqe, &op->to.sa, (uint16_t)op->to_len);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)op | TAG_SEND);
 	w->sends_inflight++;
 }
@@ -282,6 +285,7 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 	op->to_len = p->addr_len;
 	op->len = len;
 	op->fd = p->fd;
+	op->connected = p->connected;
 	op->retried = false;
 	send_submit(w, op);
 	stats_inc(&w->st.msgs_out);
@@ -438,7 +442,7 @@ static void recv_arm(struct worker *w, struct udp_sock *s)
 static void deliver(struct worker *w, struct udp_sock *s, const void *name,
 		    socklen_t namelen, const char *buf, size_t len)
 {
-	struct peer p = { .fd = s->fd, .reliable = false, .addr_len = namelen };
+	struct peer p = { .fd = s->fd, .connected = s->connected, .addr_len = namelen };
 
 	if (namelen > sizeof(p.addr))
 		return;
@@ -553,6 +557,8 @@ static void worker_loop(struct worker *w)
 			udp_errqueue_drain(w, w->shared.fd);
 			if (w->own.fd != w->shared.fd)
 				udp_errqueue_drain(w, w->own.fd);
+			for (unsigned i = 0; i < w->nconn; i++)
+				udp_errqueue_drain(w, w->conn[i].fd);
 		}
 		inbox_drain(w);
 		router_batch_end(w);
@@ -609,6 +615,10 @@ static int worker_io_setup(struct worker *w)
 	if (w->own.fd != w->shared.fd) {
 		sock_rx_init(w, &w->own, multishot);
 		recv_arm(w, &w->own);
+	}
+	for (unsigned i = 0; i < w->nconn; i++) {
+		sock_rx_init(w, &w->conn[i], multishot);
+		recv_arm(w, &w->conn[i]);
 	}
 	r = tcp_worker_init(w);
 	return r ? r : metrics_worker_init(w);
@@ -695,6 +705,58 @@ static int udp_open(const struct config_addr *a, uint16_t port, bool reuseport)
 	return fd;
 }
 
+void worker_peer_connect(const struct worker *w, struct peer *p)
+{
+	for (unsigned i = 0; i < w->nconn; i++) {
+		const struct udp_sock *s = &w->conn[i];
+
+		if (!p->reliable && s->to_len == p->addr_len && !memcmp(&s->to, &p->addr, s->to_len)) {
+			p->fd = s->fd;
+			p->connected = true;
+			return;
+		}
+	}
+}
+
+/* A socket on the own port connected to uri's address: the kernel keeps
+ * its route, and delivers that peer's datagrams to it rather than to the
+ * own socket (a connected socket scores higher in the lookup). Anything
+ * that fails leaves the peer to the own socket, as for any other peer. */
+static void conn_open(struct worker *w, const char *uri, uint16_t port)
+{
+	struct udp_sock *s = &w->conn[w->nconn];
+	struct peer p;
+	int fd;
+
+	if (!uri || w->nconn == WORKER_CONN_MAX ||
+	    call_peer_from_uri(w, str_make(uri, strlen(uri)), &p) || p.reliable)
+		return;
+	worker_peer_connect(w, &p);
+	if (p.connected) /* two trunks, one address */
+		return;
+	fd = udp_open(&w->cfg->engine.listen, port, true);
+	if (fd < 0 || connect(fd, &p.addr.sa, p.addr_len) < 0) {
+		log_warn("worker %u: no connected socket to %s: %s", w->id, uri,
+			 strerror(fd < 0 ? -fd : errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	*s = (struct udp_sock){ .fd = fd, .connected = true, .to_len = p.addr_len, .to = p.addr };
+	w->nconn++;
+}
+
+/* The configured peers' addresses as the config stood at start; peers a
+ * reload adds go through the own socket. */
+static void conns_open(struct worker *w, uint16_t port)
+{
+	const struct config *cfg = w->cfg;
+
+	conn_open(w, cfg->pstn.gateway.text, port);
+	for (size_t i = 0; i < cfg->n_trunks; i++)
+		conn_open(w, cfg->trunks[i].uri.text, port);
+}
+
 /* Worker i listens on the shared port and, with several workers, on port
  * + 1 + i, which its Via and Contact advertise so replies come straight to
  * the owner (engine/README.md). */
@@ -728,13 +790,24 @@ static int worker_create(struct engine *e, unsigned id, struct worker **out)
 	w->own_port = ce->advertise.port;
 	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
 	w->via = str_make(w->via_host, strlen(w->via_host));
-	if (e->nworkers == 1)
+	if (e->nworkers == 1) {
+		conns_open(w, ce->listen.port);
 		return 0;
+	}
 	w->own_port = (uint16_t)(ce->advertise.port + 1 + id);
 	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
 	w->via = str_make(w->via_host, strlen(w->via_host));
-	w->own.fd = udp_open(&ce->listen, (uint16_t)(ce->listen.port + 1 + id), false);
-	return w->own.fd < 0 ? w->own.fd : 0;
+	/* Bound alone first, so that a port another socket holds still
+	 * fails; then again in a reuseport group, for its connected sockets. */
+	r = udp_open(&ce->listen, (uint16_t)(ce->listen.port + 1 + id), false);
+	if (r < 0)
+		return r;
+	close(r);
+	w->own.fd = udp_open(&ce->listen, (uint16_t)(ce->listen.port + 1 + id), true);
+	if (w->own.fd < 0)
+		return w->own.fd;
+	conns_open(w, (uint16_t)(ce->listen.port + 1 + id));
+	return 0;
 }
 
 static void worker_destroy(struct worker *w)
@@ -742,6 +815,10 @@ static void worker_destroy(struct worker *w)
 	if (!w)
 		return;
 	inbox_discard(w);
+	for (unsigned i = 0; i < w->nconn; i++) {
+		close(w->conn[i].fd);
+		free(w->conn[i].rx_buf);
+	}
 	if (w->own.fd > 0 && w->own.fd != w->shared.fd)
 		close(w->own.fd);
 	if (w->shared.fd > 0)

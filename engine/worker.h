@@ -38,21 +38,30 @@ struct peer {
 	struct tcp_conn *conn;  /* TCP: the connection, owned by worker conn_owner */
 	uint32_t conn_gen;      /* the connection is still this one if gens match */
 	uint8_t conn_owner;
+	bool connected;         /* UDP: fd is connected to addr; sends name no address */
 	socklen_t addr_len;
 	union peer_addr addr;
 };
 
 /* A UDP socket of a worker: the shared listening port (SO_REUSEPORT, one per
- * worker) or the worker's own port, which its Via and Contact name. */
+ * worker), the worker's own port, which its Via and Contact name, or the
+ * own port connected to a configured peer (worker_peer_connect()). */
 struct udp_sock {
 	int fd;
 	struct worker *w;
 	struct msghdr rx_msg; /* the multishot recvmsg template */
 	bool multishot;
+	bool connected;       /* to: the kernel delivers that peer's datagrams here */
 	char *rx_buf;         /* single-shot fallback buffer */
 	struct iovec rx_iov;
 	struct sockaddr_storage rx_from;
+	socklen_t to_len;
+	union peer_addr to;
 };
+
+/* Configured peers (trunk URIs, the gateway) a worker keeps a connected
+ * socket for: the kernel then skips a route lookup per datagram sent. */
+#define WORKER_CONN_MAX 16
 
 /* A queued cross-worker message (Vyukov's intrusive MPSC queue). */
 struct inbox_node {
@@ -81,6 +90,8 @@ struct worker {
 	struct txn_timers timers;
 
 	struct udp_sock shared, own;
+	struct udp_sock conn[WORKER_CONN_MAX];
+	unsigned nconn;
 	uint16_t own_port;
 	unsigned sends_inflight;  /* UDP sends submitted, not completed */
 	bool errqueue_more;       /* a socket's ICMP errors were not all read */
@@ -121,6 +132,10 @@ uint64_t engine_calls_active(const struct engine *e);
 
 /* Ask every worker to stop, join them, close everything. */
 void engine_stop(struct engine *e);
+
+/* If w keeps a socket connected to p's address (a configured UDP peer),
+ * make p send through it. */
+void worker_peer_connect(const struct worker *w, struct peer *p);
 
 /* Queue a datagram for sending from w to p; the bytes are copied. */
 void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t len);

@@ -713,7 +713,10 @@ def refer_to(number, domain=ACME_DOMAIN, params="", headers=""):
 
 
 def happy_path(ctx, number, workers=1):
-    x = ctx.start_xferd(workers=workers)
+    happy_body(ctx, ctx.start_xferd(workers=workers), number)
+
+
+def happy_body(ctx, x, number):
     if number == BETA_NUMBER:
         gw, target = ctx.gateway(), ctx.beta("target_answer.xml")
         ruri = x.beta_uri
@@ -742,6 +745,35 @@ def t_happy_path_pstn(ctx):
     Request-URI sip:NUMBER@gateway; NOTIFY 100, 180, 200; BYE to the
     endpoint; caller and target connected."""
     happy_path(ctx, PSTN_TARGET)
+
+
+def udp_sockets():
+    """(local port, remote port, state) of every IPv4 UDP socket on
+    127.0.0.1 (/proc/net/udp; state 01 is a connected socket)."""
+    out = []
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, st = line.split()[1:4]
+            if local.startswith("0100007F:"):
+                out.append((int(local[9:], 16), int(remote.split(":")[1], 16), st))
+    return out
+
+
+@test("configured_peers_connected")
+def t_configured_peers_connected(ctx):
+    """Each worker sends to the configured peers (the trunks' URIs, the
+    gateway) through a socket on its own port connected to them, so the
+    kernel skips a route lookup per datagram: with 2 workers, ports
+    PORT+1 and PORT+2 each hold one connected to the endpoint, the gateway
+    and beta, and no other port does. A transfer then goes through them
+    (the endpoint's answers come back on the connected socket)."""
+    x = ctx.start_xferd(workers=2)
+    peers = {x.ep_port, x.gw_port, x.beta_port}
+    conn = [(l, r) for l, r, st in udp_sockets() if st == "01" and r in peers]
+    want = sorted((x.port + 1 + i, r) for i in range(2) for r in peers)
+    check(sorted(conn) == want, "connected sockets (local port, peer port) %s, expected %s"
+          % (sorted(conn), want))
+    happy_body(ctx, x, PSTN_TARGET)
 
 
 @test("happy_path_platform_number")
