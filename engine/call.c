@@ -889,21 +889,21 @@ static struct str caller_number(const struct sip_msg *m, const struct sip_core *
 	return c->from.has_uri ? c->from.uri.user : STR_NULL;
 }
 
-/* Timer H or L: the caller never ACKed our final response. After a 2xx the
- * dialog exists and must be ended with BYE (RFC 3261 §13.3.1.4), on both legs. */
+/* Timer H or L (408), or a final that could not reach the caller (503):
+ * the caller never ACKed our final response. After a 2xx the dialog
+ * exists and must be ended with BYE (RFC 3261 §13.3.1.4), on both legs. */
 static void on_a_no_ack(struct rtxn *x, unsigned status)
 {
 	struct call *call = x->leg->call;
+	const char *why = status == 408 ? "no ACK" : "caller unreachable";
 
-	(void)status;
 	if (!call->a.up)
 		return;
-	log_info("worker %u: call %s: no ACK from the caller, hanging up", call->w->id,
-		 call->a.call_id.p);
+	log_info("worker %u: call %s: %s, hanging up", call->w->id, call->a.call_id.p, why);
 	leg_bye(&call->a);
 	if (!transfer_on_bye(call, &call->a))
 		leg_bye(call->a_peer);
-	call_maybe_end(call, "no ACK");
+	call_maybe_end(call, why);
 }
 
 static int a_leg_init(struct call *call, struct rtxn *x, const struct sip_msg *m,

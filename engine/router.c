@@ -353,6 +353,41 @@ static void on_response(struct worker *w, const struct sip_msg *m, const struct 
 	txn_client_on_response(&x->t, m, c);
 }
 
+/* A final response of ours that could not be delivered (§17.2.4) fails
+ * its server transaction: an INVITE's will never be ACKed, and the call
+ * hangs up at once rather than at Timer H or L. Its owner is found as for
+ * the request: our To tag, or the Call-ID. A provisional's error is left
+ * to the final's. */
+static void response_send_failed(struct worker *w, const struct peer *to, struct sip_msg *m,
+				 const char *buf, size_t len, int err)
+{
+	struct sip_core c;
+	struct sip_src src;
+	char host[INET6_ADDRSTRLEN];
+	struct rtxn *x;
+	int shard;
+
+	if (m->status < 200 || sip_core_read(m, &c))
+		return;
+	shard = ids_shard_of_tag(c.to.tag);
+	if (shard < 0)
+		shard = (int)ids_shard_of_call_id(c.call_id, w->eng->nworkers);
+	if ((unsigned)shard >= w->eng->nworkers)
+		return;
+	if ((unsigned)shard != w->id) {
+		worker_handoff_send_failed(w, (unsigned)shard, to, buf, len, err);
+		return;
+	}
+	x = txn_find(w, c.via.branch, true, server_method(c.cseq.method_id));
+	if (!x)
+		return;
+	if (!router_src(to, &src, host))
+		src = (struct sip_src){ STR("?"), 0 };
+	log_info("worker %u: %u to %.*s to %.*s:%u failed: %s", w->id, m->status,
+		 STR_FMT(sip_method_name(x->method)), STR_FMT(src.host), src.port, strerror(-err));
+	txn_transport_error(&x->t);
+}
+
 void router_on_send_failed(struct worker *w, const struct peer *to, const char *buf,
 			   size_t len, int err)
 {
@@ -365,7 +400,13 @@ void router_on_send_failed(struct worker *w, const struct peer *to, const char *
 	struct rtxn *x;
 	int shard;
 
-	if (sip_msg_parse_head(&m, buf, len) || !m.is_request || m.method_id == SIP_METHOD_ACK ||
+	if (sip_msg_parse_head(&m, buf, len))
+		return;
+	if (!m.is_request) {
+		response_send_failed(w, to, &m, buf, len, err);
+		return;
+	}
+	if (m.method_id == SIP_METHOD_ACK ||
 	    sip_msg_list_next(&m, SIP_HDR_VIA, &h, &cur, &v) <= 0 || sip_via_read(v, &via, NULL))
 		return;
 	/* A request to a caller may leave by the socket its INVITE came in

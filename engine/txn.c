@@ -475,10 +475,16 @@ static void ist_on_retx(struct txn *t)
 	txn_retx_arm(t);
 }
 
+static bool ist_awaits_ack(const struct txn *t)
+{
+	return t->type == TXN_INVITE_SERVER &&
+	       (t->state == TXN_COMPLETED || (t->state == TXN_ACCEPTED && !t->got_ack));
+}
+
 /* Timer H in Completed, I in Confirmed, L in Accepted. */
 static void ist_on_timeout(struct txn *t)
 {
-	if (t->state == TXN_COMPLETED || (t->state == TXN_ACCEPTED && !t->got_ack))
+	if (ist_awaits_ack(t))
 		txn_fail(t, 408);
 	else
 		txn_terminate(t);
@@ -664,8 +670,10 @@ void txn_transport_error(struct txn *t)
 	if (t->state == TXN_TERMINATED)
 		return;
 	/* A client TU that has not seen a final acts as if 503 came; one
-	 * that has must not get a second final outcome. */
-	if (txn_is_client(t) && !final_seen)
+	 * that has must not get a second final outcome. An INVITE server
+	 * whose final cannot reach the caller will never see its ACK: its
+	 * TU hears it as from Timer H or L, at once (§17.2.4). */
+	if (txn_is_client(t) ? !final_seen : ist_awaits_ack(t))
 		txn_fail(t, 503);
 	else
 		txn_terminate(t);

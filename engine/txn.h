@@ -139,7 +139,8 @@ void txn_server_on_ack(struct txn *t);
 int txn_server_respond(struct txn *t, const char *resp, size_t len, unsigned status);
 
 /* The transport reported that a send failed (§17.1.4, §17.2.4): the txn
- * terminates; a client that had not yet passed a final response up calls
+ * terminates; a client that had not yet passed a final response up, or an
+ * INVITE server still waiting for the ACK of its final, calls
  * on_timeout(503) first. */
 void txn_transport_error(struct txn *t);
 

@@ -1295,12 +1295,15 @@ Test(invite_server, proceeding_to_terminated_on_transport_error)
 	end_terminated();
 }
 
+/* Its final will never be ACKed: the TU hears it at once, as at Timer H. */
 Test(invite_server, completed_to_terminated_on_transport_error)
 {
 	new_txn(TXN_INVITE_SERVER, false);
 	respond(500);
 	txn_transport_error(&txn);
-	check_log("Proceeding>Completed@0, send 500@0, Completed>Terminated@0, terminated@0");
+	check_log("Proceeding>Completed@0, send 500@0, timeout 503@0, Completed>Terminated@0, "
+		  "terminated@0");
+	cr_assert_eq(rec.timeouts, 1);
 	end_terminated();
 }
 
@@ -1315,13 +1318,28 @@ Test(invite_server, confirmed_to_terminated_on_transport_error)
 	end_terminated();
 }
 
+/* The 2xx cannot reach the caller: no ACK will come, the TU hangs up. */
 Test(invite_server, accepted_to_terminated_on_transport_error)
 {
 	new_txn(TXN_INVITE_SERVER, false);
 	respond(200);
 	txn_transport_error(&txn);
-	check_log("Proceeding>Accepted@0, send 200@0, Accepted>Terminated@0, terminated@0");
+	check_log("Proceeding>Accepted@0, send 200@0, timeout 503@0, Accepted>Terminated@0, "
+		  "terminated@0");
+	cr_assert_eq(rec.timeouts, 1);
 	cr_assert_eq(respond(200), -EINVAL);
+	end_terminated();
+}
+
+/* Acknowledged already: the error is a retransmission's; nothing to tell. */
+Test(invite_server, accepted_after_ack_to_terminated_on_transport_error)
+{
+	new_txn(TXN_INVITE_SERVER, false);
+	respond(200);
+	txn_server_on_ack(&txn);
+	txn_transport_error(&txn);
+	cr_assert_eq(rec.timeouts, 0);
+	check_log_ends("Accepted>Terminated@0, terminated@0");
 	end_terminated();
 }
 

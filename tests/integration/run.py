@@ -867,6 +867,74 @@ def t_no_ack_timer_h(ctx):
     uas.expect_ok()
 
 
+@test("caller_unreachable_at_200", transports=("udp",))
+def t_caller_unreachable_at_200(ctx):
+    """The caller's port closes before the endpoint answers: xferd's 200 to
+    it draws an ICMP port unreachable, a transport error of the INVITE
+    server transaction (RFC 3261 §17.2.4). No ACK can come, so the call is
+    hung up at once, the endpoint getting its ACK and then a BYE, rather
+    than after Timer L (64*T1 = 6.4 s here)."""
+    caller_unreachable(ctx, 1)
+
+
+@test("caller_unreachable_at_200_two_workers", transports=("udp",))
+def t_caller_unreachable_at_200_two_workers(ctx):
+    """The same with two workers: the ICMP error may reach either worker's
+    shared socket, and goes to the call's owner by the To tag."""
+    caller_unreachable(ctx, 2)
+
+
+def caller_unreachable(ctx, workers):
+    x = ctx.start_xferd(workers=workers)
+    t1 = float(x.engine["t1_ms"]) / 1000
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b.bind((LOOPBACK, x.uas_port))
+    b.settimeout(5)
+
+    def b_recv(pred, what, limit=5):
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            b.settimeout(max(end - time.monotonic(), 0.01))
+            try:
+                data, src = b.recvfrom(65536)
+            except socket.timeout:
+                break
+            m = SipMsg(data.decode("utf-8", "replace"), "received")
+            if pred(m):
+                return m, src
+        raise TestFailure("the endpoint got no %s within %.1f s" % (what, limit))
+
+    try:
+        with RawClient(x.port) as caller:
+            invite, _ = malformed(x.port, caller.lport, cseq="1 INVITE")
+            caller.send(invite)
+            inv, src = b_recv(lambda m: m.method == "INVITE", "INVITE")
+        # The caller's socket is closed now: nothing listens on its port.
+        ok = raw_response(inv, 200, "OK", "b1",
+                          "Contact: <sip:agent@%s:%d>\r\n" % (LOOPBACK, x.uas_port))
+        b.sendto(ok, src)
+        t0 = time.monotonic()
+        b_recv(lambda m: m.method == "ACK", "ACK for its 200")
+        bye, src = b_recv(lambda m: m.method == "BYE", "BYE", limit=64 * t1 + 2)
+        after = time.monotonic() - t0
+        check(after < min(2.0, 64 * t1 / 2),
+              "the endpoint's BYE came %.1f s after its 200; the caller's ICMP error must "
+              "end the call at once, not at Timer L (64*T1 = %.1f s)" % (after, 64 * t1))
+        b.sendto(raw_response(bye, 200, "OK", "b1"), src)
+        check(any("caller unreachable" in l for l in x.log_lines()),
+              "xferd did not log the call as ended for an unreachable caller")
+        # The caller's BYE fails too (its ICMP error, or Timer F): the call
+        # is over once it has.
+        end = time.monotonic() + 64 * t1 + 2
+        while time.monotonic() < end and not any(
+                re.search(r"BYE to \S+ failed", l) for l in x.log_lines()):
+            time.sleep(0.05)
+        check(any(re.search(r"BYE to \S+ failed", l) for l in x.log_lines()),
+              "the BYE to the unreachable caller never failed")
+    finally:
+        b.close()
+
+
 @test("two_workers")
 def t_two_workers(ctx):
     x = ctx.start_xferd(workers=2)
