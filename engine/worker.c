@@ -520,6 +520,9 @@ static void worker_tick(struct worker *w)
 	w->now_ms = w->now_us / 1000u;
 }
 
+/* A reloaded config, taken up between batches (below, after the sockets). */
+static void worker_reconfigure(struct worker *w, const struct config *cfg);
+
 static void worker_loop(struct worker *w)
 {
 	while (!atomic_load_explicit(&w->eng->stop, memory_order_relaxed)) {
@@ -529,7 +532,7 @@ static void worker_loop(struct worker *w)
 		unsigned head, n = 0;
 
 		if (atomic_load_explicit(&w->next_cfg, memory_order_relaxed))
-			w->cfg = atomic_exchange(&w->next_cfg, NULL);
+			worker_reconfigure(w, atomic_exchange(&w->next_cfg, NULL));
 		if (deadline <= w->now_ms || w->errqueue_more)
 			wait_ms = 0;
 		else if (deadline - w->now_ms < wait_ms)
@@ -722,9 +725,8 @@ void worker_peer_connect(const struct worker *w, struct peer *p)
  * its route, and delivers that peer's datagrams to it rather than to the
  * own socket (a connected socket scores higher in the lookup). Anything
  * that fails leaves the peer to the own socket, as for any other peer. */
-static void conn_open(struct worker *w, const char *uri, uint16_t port)
+static void conn_open(struct worker *w, const char *uri)
 {
-	struct udp_sock *s = &w->conn[w->nconn];
 	struct peer p;
 	int fd;
 
@@ -732,9 +734,9 @@ static void conn_open(struct worker *w, const char *uri, uint16_t port)
 	    call_peer_from_uri(w, str_make(uri, strlen(uri)), &p) || p.reliable)
 		return;
 	worker_peer_connect(w, &p);
-	if (p.connected) /* two trunks, one address */
+	if (p.connected) /* two trunks, one address, or kept from before a reload */
 		return;
-	fd = udp_open(&w->cfg->engine.listen, port, true);
+	fd = udp_open(&w->cfg->engine.listen, w->own_bind_port, true);
 	if (fd < 0 || connect(fd, &p.addr.sa, p.addr_len) < 0) {
 		log_warn("worker %u: no connected socket to %s: %s", w->id, uri,
 			 strerror(fd < 0 ? -fd : errno));
@@ -742,19 +744,31 @@ static void conn_open(struct worker *w, const char *uri, uint16_t port)
 			close(fd);
 		return;
 	}
-	*s = (struct udp_sock){ .fd = fd, .connected = true, .to_len = p.addr_len, .to = p.addr };
-	w->nconn++;
+	w->conn[w->nconn++] = (struct udp_sock){ .fd = fd, .connected = true,
+						 .to_len = p.addr_len, .to = p.addr };
 }
 
-/* The configured peers' addresses as the config stood at start; peers a
- * reload adds go through the own socket. */
-static void conns_open(struct worker *w, uint16_t port)
+/* The configured peers' addresses. A reload adds those of new peers; the
+ * sockets of peers it drops stay, harmless, until the worker ends. */
+static void conns_open(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
 
-	conn_open(w, cfg->pstn.gateway.text, port);
+	conn_open(w, cfg->pstn.gateway.text);
 	for (size_t i = 0; i < cfg->n_trunks; i++)
-		conn_open(w, cfg->trunks[i].uri.text, port);
+		conn_open(w, cfg->trunks[i].uri.text);
+}
+
+static void worker_reconfigure(struct worker *w, const struct config *cfg)
+{
+	unsigned n = w->nconn;
+
+	w->cfg = cfg;
+	conns_open(w);
+	for (; n < w->nconn; n++) {
+		sock_rx_init(w, &w->conn[n], w->shared.multishot);
+		recv_arm(w, &w->conn[n]);
+	}
 }
 
 /* Worker i listens on the shared port and, with several workers, on port
@@ -790,8 +804,9 @@ static int worker_create(struct engine *e, unsigned id, struct worker **out)
 	w->own_port = ce->advertise.port;
 	snprintf(w->via_host, sizeof(w->via_host), "%s:%u", ce->advertise.host, w->own_port);
 	w->via = str_make(w->via_host, strlen(w->via_host));
+	w->own_bind_port = ce->listen.port;
 	if (e->nworkers == 1) {
-		conns_open(w, ce->listen.port);
+		conns_open(w);
 		return 0;
 	}
 	w->own_port = (uint16_t)(ce->advertise.port + 1 + id);
@@ -803,10 +818,11 @@ static int worker_create(struct engine *e, unsigned id, struct worker **out)
 	if (r < 0)
 		return r;
 	close(r);
-	w->own.fd = udp_open(&ce->listen, (uint16_t)(ce->listen.port + 1 + id), true);
+	w->own_bind_port = (uint16_t)(ce->listen.port + 1 + id);
+	w->own.fd = udp_open(&ce->listen, w->own_bind_port, true);
 	if (w->own.fd < 0)
 		return w->own.fd;
-	conns_open(w, (uint16_t)(ce->listen.port + 1 + id));
+	conns_open(w);
 	return 0;
 }
 

@@ -92,6 +92,7 @@ struct worker {
 	struct udp_sock shared, own;
 	struct udp_sock conn[WORKER_CONN_MAX];
 	unsigned nconn;
+	uint16_t own_bind_port;  /* what own (and conn) are bound to */
 	uint16_t own_port;
 	unsigned sends_inflight;  /* UDP sends submitted, not completed */
 	bool errqueue_more;       /* a socket's ICMP errors were not all read */

@@ -1054,6 +1054,38 @@ def t_sighup_reload(ctx):
           % (broken, line, out.strip()))
 
 
+def connected_to(lport, rport):
+    """Whether a connected IPv4 UDP socket on 127.0.0.1:lport has the peer
+    127.0.0.1:rport (/proc/net/udp: state 01)."""
+    want = ("0100007F:%04X" % lport, "0100007F:%04X" % rport, "01")
+    with open("/proc/net/udp") as f:
+        return any(tuple(l.split()[1:4]) == want for l in f.readlines()[1:])
+
+
+@test("sighup_reload_connects_new_trunk", transports=("udp",))
+def t_sighup_reload_connects_new_trunk(ctx):
+    """A reload that moves the trunk to a new address gives the worker a
+    socket connected to it (the kernel keeps its route), and calls reach
+    the new endpoint, its answers coming back on that socket."""
+    x = ctx.start_xferd()
+    old = x.uas_port
+    check(connected_to(x.port, old), "no socket connected to the trunk at start")
+    x.uas_port = ctx.ports.one()
+    x.write_config()
+    x.signal(signal.SIGHUP)
+    x.wait_log(r"SIGHUP", 3)
+    for _ in range(30):
+        if connected_to(x.port, x.uas_port):
+            break
+        time.sleep(0.1)
+    check(connected_to(x.port, x.uas_port), "no socket connected to the new trunk address "
+          "3 s after the reload")
+    uas = ctx.uas("uas_answer.xml", calls=1, timeout=15)
+    ctx.uac("uac_long.xml", extra=["-d", "0"]).run().expect_ok()
+    uas.wait()
+    uas.expect_ok()
+
+
 # ------------------------------------------------------------------ main
 
 def variants(transports):
