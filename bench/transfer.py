@@ -392,8 +392,8 @@ def main():
                     help="notify: transfers/s (default 1000,3000)")
     ap.add_argument("--cost-repeat", type=int, default=3,
                     help="runs per cost rate; the median is reported (default 3)")
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="notify: pairs of runs per rate; the median is reported (default 2)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="notify: pairs of runs per rate; the median is reported (default 3)")
     ap.add_argument("--provisionals", type=int, default=21,
                     help="notify: provisionals per target (default 21)")
     ap.add_argument("--latency-rate", type=int, default=1000,
