@@ -166,3 +166,96 @@ Test(ctab, next_walks_the_live_entries)
 	cr_assert_eq(n, 8);
 	ctab_free(&t);
 }
+
+/* Random operations against a model of what each sequence number holds,
+ * through growth, eviction, tombs expiring and the limit: whatever the ring
+ * answers must be what the model says, or a tomb it was allowed to lose. */
+#define MODEL_SEQS 20000
+
+enum model_state { M_NONE, M_LIVE, M_TOMB };
+
+static struct {
+	enum model_state st;
+	uint64_t key, until;
+} model[MODEL_SEQS];
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+Test(ctab, random_operations_match_a_model)
+{
+	static int live_obj[MODEL_SEQS];
+	struct ctab t;
+	uint64_t now = 1000;
+	uint32_t next = 0;
+	size_t lost = 0, handed_back = 0;
+
+	memset(model, 0, sizeof(model));
+	cr_assert_eq(ctab_init(&t, 16, 1024), 0);
+	for (unsigned op = 0; op < 200000 && next < MODEL_SEQS; op++) {
+		uint32_t r = (uint32_t)next_rand(), s;
+
+		now += r % 3; /* 0-2 ms per operation: tombs of T4 expire */
+		s = next ? (uint32_t)(next_rand() % next) : 0;
+		switch (r % 4) {
+		case 0: { /* start a transaction */
+			void *old = ctab_put(&t, next, &live_obj[next], now);
+
+			if (old) { /* handed back: it was live, and a lap or more older */
+				uint32_t o = (uint32_t)((int *)old - live_obj);
+
+				cr_assert_eq(model[o].st, M_LIVE, "seq %u handed back, not live", o);
+				cr_assert_eq(o & t.mask, next & t.mask);
+				model[o].st = M_NONE; /* the caller keeps it elsewhere */
+				handed_back++;
+			}
+			model[next++].st = M_LIVE;
+			break;
+		}
+		case 1: /* it ends over UDP */
+			if (model[s].st == M_LIVE && ctab_get(&t, s)) {
+				ctab_bury(&t, s, s * 7 + 1, now + T4);
+				model[s] = (typeof(model[s])){ M_TOMB, s * 7 + 1, now + T4 };
+			}
+			break;
+		case 2: /* it ends over TCP */
+			if (model[s].st == M_LIVE && ctab_get(&t, s)) {
+				ctab_del(&t, s);
+				model[s].st = M_NONE;
+			}
+			break;
+		default: /* a response comes */
+			if (model[s].st == M_LIVE) {
+				cr_assert_eq(ctab_get(&t, s), &live_obj[s], "live seq %u lost", s);
+			} else if (model[s].st == M_TOMB && now < model[s].until) {
+				cr_assert_null(ctab_get(&t, s));
+				if (!ctab_buried(&t, s, model[s].key, now)) {
+					/* only when the ring was at its limit */
+					cr_assert_eq(t.mask + 1, 1024, "tomb %u lost below the limit", s);
+					lost++;
+				}
+				cr_assert_not(ctab_buried(&t, s, model[s].key + 1, now));
+			} else {
+				cr_assert_null(ctab_get(&t, s), "seq %u: nothing should be live", s);
+				cr_assert_not(ctab_buried(&t, s, model[s].key, now),
+					      "seq %u: no tomb should remain", s);
+			}
+		}
+	}
+	size_t live = 0;
+	for (uint32_t s = 0; s < next; s++)
+		live += model[s].st == M_LIVE;
+	cr_assert_eq(t.live, live);
+	cr_assert_gt(next, 10000, "the test must run through many laps");
+	cr_assert_eq(t.mask + 1, 1024, "the ring never reached its limit");
+	cr_assert_gt(handed_back, 0, "no live entry was ever handed back");
+	cr_assert_gt(lost, 0, "no tomb was ever lost at the limit");
+	ctab_free(&t);
+}
