@@ -730,11 +730,10 @@ static void conn_open(struct worker *w, const char *uri)
 	struct peer p;
 	int fd;
 
+	/* call_peer_from_uri() finds a socket connected already: two trunks
+	 * at one address, or one kept from before a reload. */
 	if (!uri || w->nconn == WORKER_CONN_MAX ||
-	    call_peer_from_uri(w, str_make(uri, strlen(uri)), &p) || p.reliable)
-		return;
-	worker_peer_connect(w, &p);
-	if (p.connected) /* two trunks, one address, or kept from before a reload */
+	    call_peer_from_uri(w, str_make(uri, strlen(uri)), &p) || p.reliable || p.connected)
 		return;
 	fd = udp_open(&w->cfg->engine.listen, w->own_bind_port, true);
 	if (fd < 0 || connect(fd, &p.addr.sa, p.addr_len) < 0) {
