@@ -54,13 +54,10 @@ static char *put_id(struct ids *g, char *p, unsigned random_digits)
  * not be unique, a worker's sequence within a lap of 2^32 is. */
 struct str ids_branch(struct ids *g, char *out)
 {
-	char *p = out + 7;
+	char *p;
 
 	memcpy(out, "z9hG4bK", 7);
-	*p++ = 'x';
-	*p++ = hex[g->shard >> 4];
-	*p++ = hex[g->shard & 15];
-	p = put_hex(p, g->seq++, 8);
+	p = put_hex(put_id(g, out + 7, 0), g->seq++, 8);
 	put_hex(p, ids_next(g), 12);
 	return str_make(out, IDS_BRANCH_LEN);
 }
