@@ -8,6 +8,17 @@
 
 static int obj[1 << 12]; /* distinct non-NULL pointers */
 
+/* Transactions from..to-1 started at now and ended over UDP at once: tombs
+ * of key until until. */
+static void tombs_add(struct ctab *t, uint32_t from, uint32_t to, uint64_t now, uint64_t key,
+		      uint64_t until)
+{
+	for (uint32_t s = from; s < to; s++) {
+		cr_assert_null(ctab_put(t, s, &obj[s], now), "seq %u evicted something", s);
+		ctab_bury(t, s, key, until);
+	}
+}
+
 Test(ctab, key_depends_on_branch_and_method_and_is_never_zero)
 {
 	cr_assert_neq(ctab_key(STR("z9hG4bK-a"), 4), ctab_key(STR("z9hG4bK-b"), 4));
@@ -122,10 +133,7 @@ Test(ctab, expired_tombs_are_reused_without_growth)
 	struct ctab t;
 
 	cr_assert_eq(ctab_init(&t, 16, 4096), 0);
-	for (uint32_t s = 0; s < 16; s++) {
-		ctab_put(&t, s, &obj[s], 0);
-		ctab_bury(&t, s, 1, T4);
-	}
+	tombs_add(&t, 0, 16, 0, 1, T4);
 	for (uint32_t s = 16; s < 32; s++)
 		cr_assert_null(ctab_put(&t, s, &obj[s], T4));
 	cr_assert_eq(t.mask, 15);
@@ -137,10 +145,7 @@ Test(ctab, at_max_an_unexpired_tomb_is_overwritten)
 	struct ctab t;
 
 	cr_assert_eq(ctab_init(&t, 16, 32), 0);
-	for (uint32_t s = 0; s < 64; s++) {
-		ctab_put(&t, s, &obj[s], 0);
-		ctab_bury(&t, s, 1, T4);
-	}
+	tombs_add(&t, 0, 64, 0, 1, T4);
 	cr_assert_eq(t.mask + 1, 32, "stopped at max");
 	cr_assert_not(ctab_buried(&t, 0, 1, 1), "overwritten a lap later");
 	cr_assert(ctab_buried(&t, 63, 1, 1));
