@@ -62,12 +62,9 @@ void *ctab_put(struct ctab *t, uint32_t seq, void *p, uint64_t now_ms)
 
 	while (tomb_alive(s, now_ms) && t->mask + 1 < t->max && grow(t, now_ms) == 0)
 		s = &t->slot[seq & t->mask];
-	if (!s->until_ms && s->u.p) {
+	if (!s->until_ms && s->u.p)
 		old = s->u.p;
-		t->live--;
-	}
 	*s = (struct ctab_slot){ .seq = seq, .u.p = p };
-	t->live++;
 	return old;
 }
 
@@ -82,10 +79,8 @@ void ctab_del(struct ctab *t, uint32_t seq)
 {
 	struct ctab_slot *s = &t->slot[seq & t->mask];
 
-	if (s->seq == seq && !s->until_ms && s->u.p) {
+	if (s->seq == seq && !s->until_ms)
 		s->u.p = NULL;
-		t->live--;
-	}
 }
 
 void ctab_bury(struct ctab *t, uint32_t seq, uint64_t key, uint64_t until_ms)
@@ -96,7 +91,6 @@ void ctab_bury(struct ctab *t, uint32_t seq, uint64_t key, uint64_t until_ms)
 		return;
 	s->until_ms = (uint32_t)until_ms ? (uint32_t)until_ms : 1;
 	s->u.key = key;
-	t->live--;
 }
 
 bool ctab_buried(const struct ctab *t, uint32_t seq, uint64_t key, uint64_t now_ms)

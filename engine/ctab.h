@@ -35,7 +35,6 @@ struct ctab {
 	struct ctab_slot *slot;
 	uint32_t mask;
 	uint32_t max;  /* slots, a power of two */
-	size_t live;
 };
 
 /* An empty ring of slots slots (a power of two), growing up to max.
