@@ -60,8 +60,9 @@ enum est_state {
 static const uint8_t ended_state[XL__ROLES] = { CA_ENDED, EP_ENDED, TG_ENDED };
 
 #define B(s) (1u << (s))
-/* legal[role][to]: the states a leg may enter `to` from (STYLE rule 13). */
-static const uint8_t legal[XL__ROLES][8] = {
+/* legal[role][to]: the states a leg may enter `to` from (STYLE rule 13).
+ * Read by an assert only, hence unused in a -DNDEBUG build. */
+static const uint8_t legal[XL__ROLES][8] __attribute__((unused)) = {
 	[XL_CALLER] = {
 		[CA_INVITING] = B(CA_IDLE),
 		[CA_EARLY] = B(CA_INVITING),
