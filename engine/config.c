@@ -822,7 +822,7 @@ enum {
 	EK_LISTEN, EK_ADVERTISE, EK_WORKERS, EK_METRICS, EK_MAX_CALLS,
 	EK_TRANSFER_TIMEOUT, EK_TRUSTED, EK_DRAIN_TIMEOUT, EK_T1, EK_T2, EK_T4,
 	EK_MAX_TRANSACTIONS, EK_MAX_TCP, EK_MAX_MESSAGE, EK_TCP_IDLE, EK_LOG_LEVEL,
-	EK_EVENT_LOG, EK_N
+	EK_EVENT_LOG, EK_SPREAD_ABOVE, EK_N
 };
 
 #define EOFF(f) offsetof(struct config_engine, f)
@@ -845,6 +845,7 @@ static const struct key engine_keys[EK_N] = {
 	[EK_TCP_IDLE] = { "tcp_idle_timeout", set_u32, EOFF(tcp_idle_timeout), 1, 86400, 0 },
 	[EK_LOG_LEVEL] = { "log_level", set_log_level, EOFF(log_level), 0, 0, 0 },
 	[EK_EVENT_LOG] = { "event_log", set_string, EOFF(event_log), 0, 0, 0 },
+	[EK_SPREAD_ABOVE] = { "spread_above", set_u32, EOFF(spread_above), 0, 100, 0 },
 };
 
 enum { PK_GATEWAY, PK_GEO_ALLOW, PK_N };
@@ -1301,6 +1302,7 @@ static void engine_defaults(struct config_engine *e)
 	e->max_tcp_connections = 10000;
 	e->max_message_size = 65535;
 	e->tcp_idle_timeout = 300;
+	e->spread_above = 70;
 	e->log_level = CONFIG_LOG_WARN;
 }
 

@@ -82,6 +82,9 @@ struct config_engine {
 	uint32_t tcp_idle_timeout;    /* s */
 	enum config_log_level log_level;
 	char *event_log;              /* NULL: none; "-": stdout; else a path */
+	/* % of a CPU a worker taking new calls may use before they go to one
+	 * worker more (spread.h); 0: always to all of them. */
+	uint32_t spread_above;
 };
 
 /* [pstn]: where targets that are not platform numbers go. */

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <sys/random.h>
 
-#include "hmap.h"
 #include "ids.h"
 
 static const char hex[] = "0123456789abcdef";
@@ -123,9 +122,4 @@ int ids_seq_of_branch(struct str branch, uint32_t *seq)
 int ids_shard_of_tag(struct str tag)
 {
 	return shard_of(tag, IDS_TAG_LEN);
-}
-
-unsigned ids_shard_of_call_id(struct str call_id, unsigned nshards)
-{
-	return nshards ? hmap_hash(call_id, HMAP_SEED) % nshards : 0;
 }

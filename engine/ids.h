@@ -35,9 +35,4 @@ int ids_shard_of_branch(struct str branch);
 int ids_seq_of_branch(struct str branch, uint32_t *seq);
 int ids_shard_of_tag(struct str tag);
 
-/* The shard that owns a call xferd did not open itself: a hash of the
- * Call-ID of its first request, so retransmissions and CANCEL land on the
- * same worker as the INVITE. */
-unsigned ids_shard_of_call_id(struct str call_id, unsigned nshards);
-
 #endif

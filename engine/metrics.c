@@ -304,6 +304,18 @@ size_t metrics_render(const struct engine *e, char *buf, size_t cap)
 	for (unsigned i = 0; i < e->nworkers; i++)
 		put(&o, "xferd_worker_busy_seconds_total{worker=\"%u\"} %s\n", i,
 		    fixed(b, stats_get(&e->workers[i]->st.busy_ns), 9));
+	family(&o, "xferd_workers_taking_calls", "gauge",
+	       "Workers that new calls go to; fewer than all while they keep up (spread_above).");
+	put(&o, "xferd_workers_taking_calls %u\n", atomic_load(&e->spread.active));
+	family(&o, "xferd_worker_call_slots", "gauge",
+	       "Slots of the Call-ID hash (of 256) whose new calls each worker takes.");
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		unsigned n = 0;
+
+		for (unsigned k = 0; k < SPREAD_SLOTS; k++)
+			n += spread_owner(&e->spread, k) == i;
+		put(&o, "xferd_worker_call_slots{worker=\"%u\"} %u\n", i, n);
+	}
 	family(&o, "xferd_worker_handoffs_total", "counter",
 	       "Messages each worker handed to the worker that owns them.");
 	for (unsigned i = 0; i < e->nworkers; i++)

@@ -80,6 +80,8 @@ static void rtxn_unindex(struct worker *w, struct rtxn *x)
 
 static void rtxn_free(struct rtxn *x)
 {
+	if (x->slot1)
+		x->w->held[x->slot1 - 1]--;
 	txn_destroy(&x->t);
 	free(x->req);
 	free(x->ack);
@@ -315,7 +317,7 @@ static void reply_malformed(struct worker *w, const struct peer *p, struct sip_m
 }
 
 /* The worker that owns a message: ours if an id we generated says so,
- * otherwise the hash of the Call-ID that opened the call. */
+ * otherwise the owner of the spread slot of the Call-ID that opened it. */
 static int route_shard(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
 {
 	int s;
@@ -325,7 +327,7 @@ static int route_shard(struct worker *w, const struct sip_msg *m, const struct s
 	s = ids_shard_of_tag(c->to.tag);
 	if (s >= 0)
 		return s;
-	return (int)ids_shard_of_call_id(c->call_id, w->eng->nworkers);
+	return (int)spread_owner(&w->eng->spread, spread_slot(c->call_id));
 }
 
 static void on_response(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
@@ -371,7 +373,7 @@ static void response_send_failed(struct worker *w, const struct peer *to, struct
 		return;
 	shard = ids_shard_of_tag(c.to.tag);
 	if (shard < 0)
-		shard = (int)ids_shard_of_call_id(c.call_id, w->eng->nworkers);
+		shard = (int)spread_owner(&w->eng->spread, spread_slot(c.call_id));
 	if ((unsigned)shard >= w->eng->nworkers)
 		return;
 	if ((unsigned)shard != w->id) {
@@ -505,9 +507,39 @@ static bool is_known(enum sip_method m)
 	return m != SIP_METHOD_OTHER;
 }
 
-static void on_request(struct worker *w, const struct peer *from, const struct sip_msg *m,
-		       const struct sip_core *c)
+/* max_transactions bounds what strangers can open, over the whole engine:
+ * while the load is light one worker opens them all (spread.h). */
+static bool txns_full(const struct worker *w)
 {
+	uint64_t live = 0;
+
+	for (unsigned i = 0; i < w->eng->nworkers; i++)
+		live += stats_get(&w->eng->workers[i]->st.txns_live);
+	return live > w->cfg->engine.max_transactions;
+}
+
+/* A request without a To tag that matched no transaction here opens
+ * something new, on the worker its spread slot is wanted on. While the
+ * slot moves away, this worker keeps what it holds of it (retransmissions,
+ * the CANCEL of an INVITE here) and passes the rest on. */
+static bool placed_elsewhere(struct worker *w, const struct peer *from, const struct sip_msg *m,
+			     const struct sip_core *c, unsigned slot)
+{
+	unsigned to = spread_want(&w->eng->spread, slot);
+
+	if (to == w->id || to >= w->eng->nworkers)
+		return false;
+	if (m->method_id == SIP_METHOD_CANCEL &&
+	    txn_find(w, c->via.branch, true, SIP_METHOD_INVITE))
+		return false;
+	worker_handoff_placed(w, to, from, m->buf, m->len);
+	return true;
+}
+
+static void on_request(struct worker *w, const struct peer *from, const struct sip_msg *m,
+		       const struct sip_core *c, enum router_hop hop)
+{
+	unsigned slot = c->to.tag.n ? 0 : spread_slot(c->call_id);
 	enum sip_method method = m->method_id;
 	struct peer rp = response_peer(from, &c->via);
 	const struct peer *p = &rp;
@@ -533,10 +565,11 @@ static void on_request(struct worker *w, const struct peer *from, const struct s
 		router_reply(w, NULL, p, m, c, 400, "Missing Via Branch", STR_NULL);
 		return;
 	}
-	/* max_transactions bounds what strangers can open; the transactions
-	 * of calls already admitted (BYE, NOTIFY, CANCEL) must never be refused. */
-	if (!c->to.tag.n && stats_get(&w->st.txns_live) >=
-				    w->cfg->engine.max_transactions / w->eng->nworkers + 1)
+	if (!c->to.tag.n && hop != ROUTER_PLACED && placed_elsewhere(w, from, m, c, slot))
+		return;
+	/* The transactions of calls already admitted (BYE, NOTIFY, CANCEL)
+	 * must never be refused. */
+	if (!c->to.tag.n && txns_full(w))
 		x = NULL;
 	else
 		x = rtxn_new(w, p, c->via.branch, true, method,
@@ -546,6 +579,10 @@ static void on_request(struct worker *w, const struct peer *from, const struct s
 		router_reply(w, NULL, p, m, c, 503, "Service Unavailable",
 			     STR("Retry-After: 5\r\n"));
 		return;
+	}
+	if (!c->to.tag.n) {
+		x->slot1 = (uint16_t)(slot + 1);
+		w->held[slot]++;
 	}
 	if (method == SIP_METHOD_CANCEL)
 		on_cancel(w, x, m, c);
@@ -563,7 +600,7 @@ static bool is_keepalive(const char *buf, size_t len)
 }
 
 void router_on_message(struct worker *w, const struct peer *p, const char *buf,
-		       size_t len, bool handed_off)
+		       size_t len, enum router_hop hop)
 {
 	static _Thread_local struct sip_msg m;
 	struct sip_core c;
@@ -579,7 +616,7 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 		reply_malformed(w, p, &m, &c);
 		return;
 	}
-	if (!handed_off) {
+	if (hop == ROUTER_WIRE) {
 		shard = route_shard(w, &m, &c);
 		if (shard < 0 || (unsigned)shard >= w->eng->nworkers) {
 			if (!m.is_request)
@@ -595,7 +632,7 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 	}
 	stats_inc(&w->st.msgs[STATS_IN][stats_method_of(&m)]);
 	if (m.is_request)
-		on_request(w, p, &m, &c);
+		on_request(w, p, &m, &c, hop);
 	else
 		on_response(w, &m, &c);
 }

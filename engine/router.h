@@ -41,14 +41,21 @@ struct rtxn {
 	enum sip_method method;
 	bool server;
 	bool in_ring;          /* in worker->ctab instead of worker->txns */
+	uint16_t slot1;        /* server, opened without a To tag: spread slot + 1 */
 	uint8_t branch_n;
 	char branch[];         /* branch_n bytes, allocated with the struct */
 };
 
-/* One datagram or stream frame from p. handed_off: it already went through
- * routing on another worker. */
+/* How a message reached the worker that handles it. */
+enum router_hop {
+	ROUTER_WIRE,   /* from a socket: routed first */
+	ROUTER_ROUTED, /* from the worker that received and routed it */
+	ROUTER_PLACED, /* a new call passed on by its spread slot's old owner */
+};
+
+/* One datagram or stream frame from p. */
 void router_on_message(struct worker *w, const struct peer *p, const char *buf,
-		       size_t len, bool handed_off);
+		       size_t len, enum router_hop hop);
 
 /* A request sent from w did not get out, or an ICMP error reported it
  * (buf then holds the start the ICMP quoted); to is its destination. Its

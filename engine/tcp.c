@@ -485,7 +485,7 @@ static void conn_deliver(struct tcp_conn *c, const char *buf, size_t len)
 	struct peer p = conn_peer(c);
 
 	stats_inc(&w->st.msgs_in);
-	router_on_message(w, &p, buf, len, false);
+	router_on_message(w, &p, buf, len, ROUTER_WIRE);
 }
 
 /* Cut every complete frame out of the buffer and hand it on; keep the

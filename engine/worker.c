@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <time.h> /* before linux/errqueue.h, which needs struct timespec */
 #include <linux/errqueue.h>
+#include <linux/filter.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
@@ -46,6 +47,10 @@ enum {
 #define CTAB_MAX (2u << 20)
 /* Send completions a wait counts on at most (the CQ ring holds 2048). */
 #define SEND_WAIT_MAX 512
+/* Each worker gives up the spread slots it no longer holds anything of
+ * every tick; worker 0 plans every SPREAD_PLAN_TICKS ticks (spread.h). */
+#define SPREAD_TICK_MS 100
+#define SPREAD_PLAN_TICKS 5
 
 struct send_op {
 	struct send_op *next_free; /* on w->send_free while unused */
@@ -91,6 +96,7 @@ static void send_op_put(struct worker *w, struct send_op *op)
 
 enum handoff_kind {
 	HANDOFF_MESSAGE,     /* a received message this worker owns */
+	HANDOFF_PLACED,      /* a new call for a spread slot moving here */
 	HANDOFF_TCP_SEND,    /* bytes to write on a connection it owns */
 	HANDOFF_SEND_FAILED, /* a request of its own that did not get out */
 };
@@ -205,6 +211,12 @@ void worker_handoff(struct worker *from, unsigned to, const struct peer *p,
 	handoff(from, to, p, buf, len, HANDOFF_MESSAGE, 0);
 }
 
+void worker_handoff_placed(struct worker *from, unsigned to, const struct peer *p,
+			   const char *buf, size_t len)
+{
+	handoff(from, to, p, buf, len, HANDOFF_PLACED, 0);
+}
+
 void worker_handoff_send(struct worker *from, unsigned to, const struct peer *p,
 			 const char *buf, size_t len)
 {
@@ -238,7 +250,10 @@ static void inbox_drain(struct worker *w)
 			stats_inc(&w->st.handoffs_in);
 		switch (h->kind) {
 		case HANDOFF_MESSAGE:
-			router_on_message(w, &h->peer, h->data, h->len, true);
+			router_on_message(w, &h->peer, h->data, h->len, ROUTER_ROUTED);
+			break;
+		case HANDOFF_PLACED:
+			router_on_message(w, &h->peer, h->data, h->len, ROUTER_PLACED);
 			break;
 		case HANDOFF_TCP_SEND:
 			tcp_send_local(w, &h->peer, h->data, h->len);
@@ -448,7 +463,7 @@ static void deliver(struct worker *w, struct udp_sock *s, const void *name,
 		return;
 	memcpy(&p.addr, name, namelen);
 	stats_inc(&w->st.msgs_in);
-	router_on_message(w, &p, buf, len, false);
+	router_on_message(w, &p, buf, len, ROUTER_WIRE);
 }
 
 static void on_recv_multishot(struct worker *w, struct udp_sock *s, struct io_uring_cqe *cqe)
@@ -573,6 +588,66 @@ static void worker_loop(struct worker *w)
 	}
 }
 
+/* With one worker taking new calls, the kernel is told to deliver the
+ * shared port's datagrams to it: worker 0's socket joined the reuseport
+ * group first, so it is socket 0. An index beyond the group makes the
+ * kernel pick by its hash of the addresses, as without a program. Where
+ * the kernel refuses, the calls are handed over instead: slower, not wrong. */
+static void spread_steer(struct worker *w, unsigned active)
+{
+	struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, active == 1 ? 0 : ~0u) };
+	struct sock_fprog prog = { .len = 1, .filter = code };
+
+	if (setsockopt(w->shared.fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		log_warn("cannot steer the listening port's datagrams: %s", strerror(errno));
+	w->eng->steered = active;
+}
+
+/* A worker thread's CPU time in ns (user and system, its sends included). */
+static uint64_t worker_cpu_ns(const struct worker *w)
+{
+	struct timespec ts;
+
+	if (clock_gettime(w->cpu_clock, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Worker 0: each worker's share of a CPU since the last plan, the active
+ * count it leads to, and the slots that follows for. */
+static void spread_plan_run(struct worker *w)
+{
+	struct engine *e = w->eng;
+	unsigned busy[IDS_MAX_SHARDS], active;
+	uint64_t dt_us = w->now_us - e->plan_at_us;
+
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		/* started (acquire) orders the worker's cpu_clock before this read. */
+		uint64_t ns = atomic_load(&e->workers[i]->started) ? worker_cpu_ns(e->workers[i]) : 0;
+
+		busy[i] = dt_us && ns >= e->plan_cpu_ns[i]
+				  ? (unsigned)((ns - e->plan_cpu_ns[i]) / (dt_us * 10)) : 0;
+		e->plan_cpu_ns[i] = ns;
+	}
+	e->plan_at_us = w->now_us;
+	active = spread_plan_step(&e->plan, busy, w->cfg->engine.spread_above, w->now_ms);
+	if (active != e->steered) {
+		log_info("new calls go to %u of %u workers now", active, e->nworkers);
+		spread_steer(w, active);
+	}
+	spread_assign(&e->spread, active);
+}
+
+static void on_spread_tick(struct wheel_timer *t)
+{
+	struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, spread_timer));
+
+	spread_release(&w->eng->spread, w->id, w->held);
+	if (w->id == 0 && ++w->spread_ticks % SPREAD_PLAN_TICKS == 0)
+		spread_plan_run(w);
+	wheel_timer_start(&w->wheel, t, w->now_ms + SPREAD_TICK_MS);
+}
+
 /* SINGLE_ISSUER and DEFER_TASKRUN (kernel 6.1) cut task-work wake-ups; an
  * older kernel gets a plain ring. */
 static int ring_setup(struct worker *w)
@@ -656,6 +731,12 @@ static void *worker_main(void *arg)
 	w->start_err = worker_io_setup(w);
 	worker_tick(w);
 	wheel_init(&w->wheel, w->now_ms);
+	if (pthread_getcpuclockid(pthread_self(), &w->cpu_clock))
+		w->cpu_clock = (clockid_t)-1; /* reads as idle: never asks for more workers */
+	if (w->eng->nworkers > 1) {
+		wheel_timer_init(&w->spread_timer, on_spread_tick);
+		wheel_timer_start(&w->wheel, &w->spread_timer, w->now_ms + SPREAD_TICK_MS);
+	}
 	atomic_store(&w->started, true);
 	if (w->start_err)
 		return NULL;
@@ -908,6 +989,9 @@ int engine_start(struct engine *e, const struct config *cfg)
 			  cfg->engine.listen.text, strerror(-r));
 		goto out;
 	}
+	spread_init(&e->spread, &e->plan, e->nworkers, cfg->engine.spread_above);
+	if (e->nworkers > 1)
+		spread_steer(e->workers[0], e->plan.active);
 	r = engine_spawn(e);
 	if (r)
 		log_error("cannot start workers: %s", strerror(-r));

@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "stats.h"
 #include "ctab.h"
+#include "spread.h"
 #include "txn.h"
 #include "wheel.h"
 #include "xfer.h"
@@ -79,6 +80,7 @@ struct worker {
 	unsigned id;
 	struct engine *eng;
 	pthread_t thread;
+	clockid_t cpu_clock;     /* the thread's CPU time, read by the spread planner */
 	int ring_fd;             /* for IORING_OP_MSG_RING from other workers */
 	struct io_uring ring;
 	struct wheel wheel;
@@ -111,6 +113,11 @@ struct worker {
 	struct call *reap;       /* calls ended in this loop iteration */
 	char via_host[64];       /* "host:port" of this worker, for Via and Contact */
 	struct str via;          /* via_host as a slice */
+	/* Per spread slot, the transactions opened here by requests without
+	 * a To tag: while any is left, the slot cannot move (spread.h). */
+	uint32_t held[SPREAD_SLOTS];
+	struct wheel_timer spread_timer;
+	unsigned spread_ticks;
 	struct worker_stats st;
 	atomic_bool started;
 	int start_err;
@@ -120,6 +127,12 @@ struct engine {
 	const struct config *cfg;
 	unsigned nworkers;
 	struct worker *workers[IDS_MAX_SHARDS];
+	struct spread spread;
+	/* Worker 0's, for planning: what it last read of each worker. */
+	struct spread_plan plan;
+	uint64_t plan_cpu_ns[IDS_MAX_SHARDS];
+	uint64_t plan_at_us;
+	unsigned steered;        /* the active count the kernel was last told of */
 	atomic_bool stop;
 	atomic_bool draining;
 };
@@ -144,6 +157,11 @@ void worker_send(struct worker *w, const struct peer *p, const char *buf, size_t
 /* Hand a received message to the worker that owns it (copied). */
 void worker_handoff(struct worker *from, unsigned to, const struct peer *p,
 		    const char *buf, size_t len);
+
+/* Pass a request that opens a call on to the worker its spread slot is
+ * moving to, which takes it whatever it reads in the slot by then. */
+void worker_handoff_placed(struct worker *from, unsigned to, const struct peer *p,
+			   const char *buf, size_t len);
 
 /* user_data tag of completions that tcp.c handles: tcp.c ORs it into an
  * 8-aligned pointer of its own and gets the pointer back in tcp_on_cqe(). */

@@ -138,6 +138,7 @@ Test(config_default, defaults)
 	cr_expect_eq(e->max_tcp_connections, 10000);
 	cr_expect_eq(e->max_message_size, 65535);
 	cr_expect_eq(e->tcp_idle_timeout, 300);
+	cr_expect_eq(e->spread_above, 70);
 	cr_expect_eq(e->log_level, CONFIG_LOG_WARN);
 	cr_expect_null(e->event_log);
 	cr_expect_not(c->trunks[0].has_geo_allow);
@@ -176,6 +177,7 @@ static const char every_key[] =
 	"tcp_idle_timeout = 60\n"
 	"log_level = debug\n"
 	"event_log = /var/log/xferd/events.jsonl\n"
+	"spread_above = 0\n"
 	"\n"
 	"[pstn]\n"
 	"gateway = sips:gw.example.net:5061;transport=tcp\n"
@@ -222,6 +224,7 @@ Test(config_keys, engine)
 	cr_expect_eq(e->tcp_idle_timeout, 60);
 	cr_expect_eq(e->log_level, CONFIG_LOG_DEBUG);
 	cr_expect_str_eq(e->event_log, "/var/log/xferd/events.jsonl");
+	cr_expect_eq(e->spread_above, 0);
 	config_free(c);
 }
 
@@ -235,7 +238,7 @@ Test(config_keys, pstn_and_trunk)
 	cr_expect(str_eq(c->pstn.gateway.uri.params, STR("transport=tcp")));
 	cr_expect(config_geo_allowed(c, NULL, 353));
 	cr_expect_str_eq(t->name, "acme");
-	cr_expect_eq(t->line, 24);
+	cr_expect_eq(t->line, 25);
 	cr_expect_str_eq(t->domain, "acme.zt.example.net");
 	cr_expect(str_eq(t->uri.uri.host, STR("198.51.100.10")));
 	cr_expect_eq(t->numbers.n, 2);
@@ -725,7 +728,8 @@ Test(config_engine, numbers_in_range)
 		      "max_transactions = 0\n"
 		      "max_tcp_connections = 0\n"
 		      "max_message_size = 1023\n"
-		      "tcp_idle_timeout = 0\n" PSTN_OK TRUNK_OK,
+		      "tcp_idle_timeout = 0\n"
+		      "spread_above = 101\n" PSTN_OK TRUNK_OK,
 		      "x.ini:4: max_calls: must be 1 to 100000000\n"
 		      "x.ini:5: transfer_timeout: must be 1 to 3600\n"
 		      "x.ini:6: drain_timeout: must be 0 to 86400\n"
@@ -734,7 +738,8 @@ Test(config_engine, numbers_in_range)
 		      "x.ini:9: max_transactions: must be 1 to 400000000\n"
 		      "x.ini:10: max_tcp_connections: must be 1 to 1000000\n"
 		      "x.ini:11: max_message_size: must be 1024 to 1048576\n"
-		      "x.ini:12: tcp_idle_timeout: must be 1 to 86400\n");
+		      "x.ini:12: tcp_idle_timeout: must be 1 to 86400\n"
+		      "x.ini:13: spread_above: must be 0 to 100\n");
 }
 
 Test(config_engine, timer_order)

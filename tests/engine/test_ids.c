@@ -73,18 +73,3 @@ Test(ids, foreign_ids_are_not_ours)
 	cr_assert_eq(ids_init(&(struct ids){ 0 }, IDS_MAX_SHARDS), -EINVAL);
 }
 
-Test(ids, call_id_hash_spreads)
-{
-	unsigned count[4] = { 0 };
-	char id[32];
-
-	for (int i = 0; i < 4000; i++) {
-		int n = snprintf(id, sizeof(id), "%d-3842@192.0.2.1", i);
-
-		count[ids_shard_of_call_id(str_make(id, (size_t)n), 4)]++;
-	}
-	for (int i = 0; i < 4; i++)
-		cr_assert(count[i] > 800 && count[i] < 1200, "shard %d got %u of 4000", i, count[i]);
-	cr_assert_eq(ids_shard_of_call_id(STR("abc"), 7), ids_shard_of_call_id(STR("abc"), 7));
-	cr_assert_eq(ids_shard_of_call_id(STR("abc"), 0), 0);
-}

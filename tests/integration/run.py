@@ -421,6 +421,7 @@ def check_relayed_calls(x, uac, uas, n, caller_user, via_ports=None):
     b_tags = {m.from_tag for m in b_invites.values()}
     check(not (a_tags & b_tags), "caller's From tag reused on the B leg: %s" % sorted(a_tags & b_tags)[:2])
     a_body = {m.body.strip() for m in a_invites.values()}
+    b_by_call = by_call(b_msgs)
     seen_ports = set()
     for cid, inv in b_invites.items():
         vias = inv.vias()
@@ -439,8 +440,8 @@ def check_relayed_calls(x, uac, uas, n, caller_user, via_ports=None):
         check(inv.get("max-forwards") == "69", "B-leg Max-Forwards %r, expected 69 (70 - 1)"
               % inv.get("max-forwards"))
         check(inv.body.strip() in a_body, "SDP offer changed on the B leg:\n%s" % inv.body)
-        acks = [m for m in b_msgs if m.call_id == cid and m.method == "ACK"]
-        byes = [m for m in b_msgs if m.call_id == cid and m.method == "BYE"]
+        acks = [m for m in b_by_call.get(cid, []) if m.method == "ACK"]
+        byes = [m for m in b_by_call.get(cid, []) if m.method == "BYE"]
         check(acks, "B leg %s: the endpoint never got the ACK of its 200" % cid)
         check(byes, "B leg %s: the endpoint never got the caller's BYE" % cid)
         check(acks[0].to_tag and byes[0].to_tag, "B leg %s: ACK/BYE without the endpoint's To tag" % cid)
@@ -449,12 +450,13 @@ def check_relayed_calls(x, uac, uas, n, caller_user, via_ports=None):
               % (sorted(seen_ports), sorted(via_ports)))
     a_rx = by_call(uac.received())
     b_addr = re.compile(r":%d(?!\d)" % uas.port)
+    ep_tags = {m.to_tag for m in uas.sent()} - {None}
     for cid in a_invites:
         rx = a_rx.get(cid, [])
         check(any(m.status == 100 for m in rx), "call %s: no 100 Trying for the caller" % cid)
         oks = [m for m in rx if m.status == 200 and m.cseq[1] == "INVITE"]
         check(oks, "call %s: the caller never got the 200" % cid)
-        check(oks[0].to_tag and oks[0].to_tag not in {m.to_tag for m in uas.sent()} - {None},
+        check(oks[0].to_tag and oks[0].to_tag not in ep_tags,
               "call %s: the endpoint's To tag leaked to the caller" % cid)
         for m in rx:
             for name, value in m.headers:
@@ -937,7 +939,8 @@ def caller_unreachable(ctx, workers):
 
 @test("two_workers")
 def t_two_workers(ctx):
-    x = ctx.start_xferd(workers=2)
+    """spread_above = 0: every worker takes new calls, by Call-ID."""
+    x = ctx.start_xferd(workers=2, engine={"spread_above": "0"})
     uas = ctx.uas("uas", calls=20, timeout=30)
     uac = ctx.uac("uac", calls=20, rate=20, timeout=25).run()
     uas.wait()
@@ -946,6 +949,68 @@ def t_two_workers(ctx):
     # Worker i sends from PORT+1+i; the calls are spread by Call-ID, so
     # both must have carried B legs (the caller only ever hits PORT).
     check_relayed_calls(x, uac, uas, 20, caller_user="sipp", via_ports={x.port + 1, x.port + 2})
+
+
+def handoffs(mport, workers):
+    return sum(metric_value(mport, 'xferd_worker_handoffs_total{worker="%d"}' % i)
+               for i in range(workers))
+
+
+@test("two_workers_pack")
+def t_two_workers_pack(ctx):
+    """Two workers under light load (the default spread_above): worker 0
+    takes every new call, so every B leg leaves from PORT+1; over UDP the
+    kernel delivers the callers' datagrams to it, so nothing is handed
+    between workers."""
+    mport = ctx.ports.one()
+    x = ctx.start_xferd(workers=2, engine={"metrics": "%s:%d" % (LOOPBACK, mport)})
+    uas = ctx.uas("uas", calls=20, timeout=30)
+    uac = ctx.uac("uac", calls=20, rate=20, timeout=25).run()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    check_relayed_calls(x, uac, uas, 20, caller_user="sipp", via_ports={x.port + 1})
+    check(metric_value(mport, "xferd_workers_taking_calls") == 1, "more than one worker took calls")
+    check(metric_value(mport, 'xferd_worker_call_slots{worker="0"}') == 256,
+          "worker 0 does not own every slot")
+    if ctx.transport == "udp":
+        check(handoffs(mport, 2) == 0, "%d messages handed between workers" % handoffs(mport, 2))
+
+
+@test("spread_follows_load", transports=("udp",))
+def t_spread_follows_load(ctx):
+    """spread_above = 1: 2000 calls at 400/s take worker 0 beyond 1 % of a
+    CPU, so new calls go to both workers and B legs leave from both ports.
+    Worker 0 passes worker 1 its new calls at once, and the slots
+    themselves once its transactions of theirs have ended (Timer L, 64 × T1
+    = 3.2 s here); no call is lost or placed twice meanwhile (each reached
+    the endpoint once). When the load stops, new calls go back to worker 0
+    after 5 s, and so do the slots once worker 1's transactions end."""
+    mport = ctx.ports.one()
+    x = ctx.start_xferd(workers=2, engine={"metrics": "%s:%d" % (LOOPBACK, mport),
+                                           "spread_above": "1", "t1_ms": "50"})
+    slots1 = lambda: metric_value(mport, 'xferd_worker_call_slots{worker="1"}')
+    uas = ctx.uas("uas", calls=2000, timeout=40)
+    uac = ctx.uac("uac", calls=2000, rate=400, timeout=40).start()
+    most = 0
+    while uac.proc.poll() is None:
+        most = max(most, slots1())
+        time.sleep(0.2)
+    uac.wait()
+    uas.wait()
+    uac.expect_ok()
+    uas.expect_ok()
+    check(x.wait_log(r"new calls go to 2 of 2 workers", 1), "new calls never went to both workers")
+    check(60 < most < 196, "worker 1 owned at most %d of 256 slots during the load" % most)
+    check_relayed_calls(x, uac, uas, 2000, caller_user="sipp", via_ports={x.port + 1, x.port + 2})
+    check(handoffs(mport, 2) > 0, "no message was handed between workers")
+    check(x.wait_log(r"new calls go to 1 of 2 workers", 10),
+          "new calls did not go back to one worker within 10 s of the load's end")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and slots1() != 0:
+        time.sleep(0.2)
+    check(slots1() == 0, "worker 1 still owns %d slots 10 s after new calls went back to worker 0"
+          % slots1())
 
 
 def malformed(port, lport, transport="udp", **over):

@@ -296,7 +296,9 @@ def main():
                     "xferd_parse_errors_total", "xferd_retransmissions_total",
                     "xferd_responses_unmatched_total",
                     "xferd_live_objects", "xferd_worker_busy_seconds_total",
-                    "xferd_worker_handoffs_total", "xferd_memory_bytes"):
+                    "xferd_worker_handoffs_total", "xferd_workers_taking_calls",
+                    "xferd_worker_call_slots",
+                    "xferd_memory_bytes"):
             check("# HELP %s " % fam in text and "# TYPE %s " % fam in text,
                   "family %s has HELP and TYPE" % fam)
 

@@ -95,6 +95,7 @@ Test(metrics, counters_summed_over_workers)
 	stats_add(&st(0)->busy_ns, 1500000000);
 	stats_add(&st(1)->busy_ns, 250);
 	stats_add(&st(1)->handoffs_out, 12);
+	atomic_store(&eng.spread.active, 1);
 	render();
 	has_line("xferd_calls_total{outcome=\"completed\"} 5");
 	has_line("xferd_calls_total{outcome=\"rejected\"} 7");
@@ -121,6 +122,9 @@ Test(metrics, counters_summed_over_workers)
 	has_line("xferd_worker_busy_seconds_total{worker=\"1\"} 0.00000025");
 	has_line("xferd_worker_handoffs_total{worker=\"1\"} 12");
 	has_line("xferd_worker_handoffs_total{worker=\"0\"} 0");
+	has_line("xferd_workers_taking_calls 1");
+	has_line("xferd_worker_call_slots{worker=\"0\"} 256");
+	has_line("xferd_worker_call_slots{worker=\"1\"} 0");
 	has_line("xferd_draining 0");
 }
 
