@@ -171,13 +171,15 @@ def bench_notify(b, w):
     alternate, --repeat times. Everything else is the same message for
     message, so the difference of xferd's CPU per transfer over the NOTIFYs
     per transfer is the CPU of one NOTIFY transaction (build and send the
-    NOTIFY, match its 200, cancel Timers E and F, wait out Timer K)."""
+    NOTIFY, match its 200, cancel Timers E and F, wait out Timer K).
+    Every other pair runs the other way round (ABBA), so that a drift of
+    the machine's speed during the pairs cancels out of their median."""
     k, s, rows = b.a.provisionals, b.a.seconds, []
     for rate in b.a.notify_rates:
         reps = []
         for rep in range(b.a.repeat):
             pair = {}
-            for sub in (True, False):
+            for sub in ((True, False) if rep % 2 == 0 else (False, True)):
                 extra = ["--provisionals", str(k), "--ring", "200"]
                 if not sub:
                     extra.append("--no-subscription")
@@ -392,8 +394,8 @@ def main():
                     help="notify: transfers/s (default 1000,3000)")
     ap.add_argument("--cost-repeat", type=int, default=3,
                     help="runs per cost rate; the median is reported (default 3)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="notify: pairs of runs per rate; the median is reported (default 3)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="notify: pairs of runs per rate; the median is reported (default 5)")
     ap.add_argument("--provisionals", type=int, default=21,
                     help="notify: provisionals per target (default 21)")
     ap.add_argument("--latency-rate", type=int, default=1000,
