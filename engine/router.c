@@ -630,7 +630,8 @@ void router_on_message(struct worker *w, const struct peer *p, const char *buf,
 			return;
 		}
 	}
-	stats_inc(&w->st.msgs[STATS_IN][stats_method_of(&m)]);
+	if (hop != ROUTER_PLACED) /* the slot's old owner counted it */
+		stats_inc(&w->st.msgs[STATS_IN][stats_method_of(&m)]);
 	if (m.is_request)
 		on_request(w, p, &m, &c, hop);
 	else

@@ -1004,6 +1004,10 @@ def t_spread_follows_load(ctx):
     check(60 < most < 196, "worker 1 owned at most %d of 256 slots during the load" % most)
     check_relayed_calls(x, uac, uas, 2000, caller_user="sipp", via_ports={x.port + 1, x.port + 2})
     check(handoffs(mport, 2) > 0, "no message was handed between workers")
+    invites = metric_value(mport, 'xferd_sip_messages_total{direction="in",method="INVITE"}')
+    rtx = metric_value(mport, 'xferd_retransmissions_total{direction="in"}')
+    check(2000 <= invites <= 2000 + rtx, "%d INVITEs counted in for 2000 calls and %d "
+          "retransmissions: one passed on was counted twice" % (invites, rtx))
     check(x.wait_log(r"new calls go to 1 of 2 workers", 10),
           "new calls did not go back to one worker within 10 s of the load's end")
     end = time.monotonic() + 10
