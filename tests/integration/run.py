@@ -1017,6 +1017,97 @@ def t_spread_follows_load(ctx):
           % slots1())
 
 
+@test("spread_move_keeps_transactions", transports=("udp",))
+def t_spread_move_keeps_transactions(ctx):
+    """While slots move from worker 0 to worker 1 (spread_above = 1; a
+    burst of sipp calls spreads the calls, and their transactions keep
+    every slot on worker 0 for Timer L, 12.8 s here), 24 calls of our own:
+    each INVITE is sent twice, then CANCELed. Those of slots on their way
+    to worker 1 are passed on to it, and so are their retransmissions and
+    CANCELs: the endpoint gets one call per INVITE, each CANCEL its 200
+    and each INVITE its 487, and B legs leave from both workers' ports.""" 
+    mport = ctx.ports.one()
+    x = ctx.start_xferd(workers=2, engine={"metrics": "%s:%d" % (LOOPBACK, mport),
+                                           "spread_above": "1", "t1_ms": "200"})
+    slots1 = lambda: metric_value(mport, 'xferd_worker_call_slots{worker="1"}')
+    uas = ctx.uas("uas", calls=600, timeout=30)
+    ctx.uac("uac", calls=600, rate=600, timeout=30).run().expect_ok()
+    uas.wait()
+    uas.expect_ok()
+    check(x.wait_log(r"new calls go to 2 of 2 workers", 1), "new calls never went to both workers")
+    # Only the slots that no sipp call reached before the spread are there.
+    check(slots1() < 64, "%d slots reached worker 1 before worker 0's transactions ended"
+          % slots1())
+    ep = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ep.bind((LOOPBACK, x.uas_port))
+    ep.settimeout(2)
+
+    def ep_recv(pred, what):
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            data, src = ep.recvfrom(65536)
+            m = SipMsg(data.decode("utf-8", "replace"), "received")
+            if pred(m):
+                return m, src
+        raise TestFailure("the endpoint got no %s" % what)
+
+    def caller_recv(c, pred, what):
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            m = c.recv(end - time.monotonic())
+            if m is not None and pred(m):
+                return m
+        raise TestFailure("the caller got no %s" % what)
+
+    b_calls, ports = set(), set()
+    try:
+        with RawClient(x.port) as c:
+            for i in range(24):
+                inv, f = malformed(x.port, c.lport, cseq="1 INVITE",
+                                   call_id="move-%d-%08x@%s" % (i, random.getrandbits(32), LOOPBACK))
+                c.send(inv)
+                c.send(inv)
+                caller_recv(c, lambda m: m.status == 100 and m.call_id == f["call_id"], "100 Trying")
+                b_inv, src = ep_recv(lambda m: m.method == "INVITE" and m.call_id not in b_calls,
+                                     "INVITE of call %d" % i)
+                b_calls.add(b_inv.call_id)
+                ports.add(int(SipMsg.hostport_of_via(b_inv.vias()[0]).rpartition(":")[2]))
+                # A CANCEL waits for a provisional (§9.1).
+                ep.sendto(raw_response(b_inv, 180, "Ringing", "ep%d" % i), src)
+                caller_recv(c, lambda m: m.status == 180 and m.call_id == f["call_id"], "180")
+                c.send(inv.replace(b"INVITE sip:", b"CANCEL sip:", 1)
+                          .replace(b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL"))
+                cancel, _ = ep_recv(lambda m: m.method == "CANCEL" and m.call_id == b_inv.call_id,
+                                    "CANCEL of call %d" % i)
+                ep.sendto(raw_response(cancel, 200, "OK", "ep%d" % i), src)
+                ep.sendto(raw_response(b_inv, 487, "Request Terminated", "ep%d" % i), src)
+                ep_recv(lambda m: m.method == "ACK" and m.call_id == b_inv.call_id, "ACK of the 487")
+                caller_recv(c, lambda m: m.status == 200 and m.cseq[1] == "CANCEL"
+                            and m.call_id == f["call_id"], "200 for its CANCEL")
+                r487 = caller_recv(c, lambda m: m.status == 487 and m.call_id == f["call_id"], "487")
+                c.send(("ACK %(ruri)s SIP/2.0\r\n"
+                        "Via: SIP/2.0/UDP %(ip)s:%(lport)d;branch=%(branch)s;rport\r\n"
+                        "Max-Forwards: 70\r\nFrom: <sip:%(caller)s@%(ip)s>;tag=bad1\r\n"
+                        % f + "To: %s\r\n" % r487.get("to") +
+                        "Call-ID: %(call_id)s\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+                        % f).encode())
+        time.sleep(0.5)
+        ep.settimeout(0.1)
+        try:
+            while True:  # anything left: a call placed twice would show here
+                data, _ = ep.recvfrom(65536)
+                m = SipMsg(data.decode("utf-8", "replace"), "received")
+                check(m.call_id in b_calls, "the endpoint got %s of a call it never saw: "
+                      "an INVITE placed twice" % m.start)
+        except socket.timeout:
+            pass
+    finally:
+        ep.close()
+    check(slots1() < 64, "the slots finished moving during the calls: nothing was tested")
+    check(ports == {x.port + 1, x.port + 2}, "B legs left from ports %s, expected both workers' %s"
+          % (sorted(ports), [x.port + 1, x.port + 2]))
+
+
 def malformed(port, lport, transport="udp", **over):
     f = dict(method="INVITE", transport=transport.upper(), ruri="sip:%s@%s:%d" % (TRUNK_NUMBERS[0], LOOPBACK, port),
              branch="z9hG4bK-bad-%08x" % random.getrandbits(32),
