@@ -602,6 +602,22 @@ def raw_response(req, status, reason, to_tag, extra=""):
     return ("\r\n".join(head) + "\r\n" + extra + "Content-Length: 0\r\n\r\n").encode()
 
 
+def recv_matching(sock, pred, failure, limit):
+    """The first SIP message on the UDP socket within limit seconds that
+    pred accepts, and where it came from; TestFailure(failure) if none."""
+    end = time.monotonic() + limit
+    while (left := end - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data, src = sock.recvfrom(65536)
+        except socket.timeout:
+            break
+        m = SipMsg(data.decode("utf-8", "replace"), "received")
+        if pred(m):
+            return m, src
+    raise TestFailure(failure)
+
+
 def metric_value(port, name):
     """A sample of xferd's /metrics, or None."""
     with socket.create_connection((LOOPBACK, port), timeout=2) as s:
@@ -624,16 +640,9 @@ def t_late_2xx_after_call_end(ctx):
     x = ctx.start_xferd(engine={"metrics": "%s:%d" % (LOOPBACK, mport)})
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b.bind((LOOPBACK, x.uas_port))
-    b.settimeout(5)
 
     def b_recv(pred, what):
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
-            data, src = b.recvfrom(65536)
-            m = SipMsg(data.decode("utf-8", "replace"), "received")
-            if pred(m):
-                return m, src
-        raise TestFailure("the endpoint got no %s" % what)
+        return recv_matching(b, pred, "the endpoint got no %s" % what, 5)
 
     uac = ctx.uac("uac_callee_bye.xml").start()
     try:
@@ -891,20 +900,9 @@ def caller_unreachable(ctx, workers):
     t1 = float(x.engine["t1_ms"]) / 1000
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b.bind((LOOPBACK, x.uas_port))
-    b.settimeout(5)
 
     def b_recv(pred, what, limit=5):
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            b.settimeout(max(end - time.monotonic(), 0.01))
-            try:
-                data, src = b.recvfrom(65536)
-            except socket.timeout:
-                break
-            m = SipMsg(data.decode("utf-8", "replace"), "received")
-            if pred(m):
-                return m, src
-        raise TestFailure("the endpoint got no %s within %.1f s" % (what, limit))
+        return recv_matching(b, pred, "the endpoint got no %s within %.1f s" % (what, limit), limit)
 
     try:
         with RawClient(x.port) as caller:
@@ -1040,16 +1038,9 @@ def t_spread_move_keeps_transactions(ctx):
           % slots1())
     ep = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     ep.bind((LOOPBACK, x.uas_port))
-    ep.settimeout(2)
 
     def ep_recv(pred, what):
-        end = time.monotonic() + 2
-        while time.monotonic() < end:
-            data, src = ep.recvfrom(65536)
-            m = SipMsg(data.decode("utf-8", "replace"), "received")
-            if pred(m):
-                return m, src
-        raise TestFailure("the endpoint got no %s" % what)
+        return recv_matching(ep, pred, "the endpoint got no %s" % what, 2)
 
     def caller_recv(c, pred, what):
         end = time.monotonic() + 2
