@@ -7,7 +7,6 @@
 void spread_init(struct spread *s, struct spread_plan *p, unsigned n, unsigned above_pct)
 {
 	*p = (struct spread_plan){ .n = n, .active = n > 1 && above_pct ? 1 : n };
-	atomic_store(&s->active, p->active);
 	for (unsigned i = 0; i < SPREAD_SLOTS; i++) {
 		atomic_store(&s->owner[i], 0);
 		atomic_store(&s->want[i], 0);
