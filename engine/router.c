@@ -316,18 +316,19 @@ static void reply_malformed(struct worker *w, const struct peer *p, struct sip_m
 	router_reply(w, NULL, p, m, c, m->err_status, reason, STR_NULL);
 }
 
-/* The worker that owns a message: ours if an id we generated says so,
- * otherwise the owner of the spread slot of the Call-ID that opened it. */
+/* The worker that owns the call of a request, or of our response to one:
+ * the one our To tag names, else the owner of its Call-ID's spread slot. */
+static int call_owner(const struct worker *w, const struct sip_core *c)
+{
+	int s = ids_shard_of_tag(c->to.tag);
+
+	return s >= 0 ? s : (int)spread_owner(&w->eng->spread, spread_slot(c->call_id));
+}
+
+/* The worker that owns a message: a response's is named by our branch. */
 static int route_shard(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
 {
-	int s;
-
-	if (!m->is_request)
-		return ids_shard_of_branch(c->via.branch);
-	s = ids_shard_of_tag(c->to.tag);
-	if (s >= 0)
-		return s;
-	return (int)spread_owner(&w->eng->spread, spread_slot(c->call_id));
+	return m->is_request ? call_owner(w, c) : ids_shard_of_branch(c->via.branch);
 }
 
 static void on_response(struct worker *w, const struct sip_msg *m, const struct sip_core *c)
@@ -371,9 +372,7 @@ static void response_send_failed(struct worker *w, const struct peer *to, struct
 
 	if (m->status < 200 || sip_core_read(m, &c))
 		return;
-	shard = ids_shard_of_tag(c.to.tag);
-	if (shard < 0)
-		shard = (int)spread_owner(&w->eng->spread, spread_slot(c.call_id));
+	shard = call_owner(w, &c);
 	if ((unsigned)shard >= w->eng->nworkers)
 		return;
 	if ((unsigned)shard != w->id) {
@@ -539,7 +538,8 @@ static bool placed_elsewhere(struct worker *w, const struct peer *from, const st
 static void on_request(struct worker *w, const struct peer *from, const struct sip_msg *m,
 		       const struct sip_core *c, enum router_hop hop)
 {
-	unsigned slot = c->to.tag.n ? 0 : spread_slot(c->call_id);
+	bool opens = !c->to.tag.n; /* a new call or out-of-dialog request */
+	unsigned slot = opens ? spread_slot(c->call_id) : 0;
 	enum sip_method method = m->method_id;
 	struct peer rp = response_peer(from, &c->via);
 	const struct peer *p = &rp;
@@ -565,11 +565,11 @@ static void on_request(struct worker *w, const struct peer *from, const struct s
 		router_reply(w, NULL, p, m, c, 400, "Missing Via Branch", STR_NULL);
 		return;
 	}
-	if (!c->to.tag.n && hop != ROUTER_PLACED && placed_elsewhere(w, from, m, c, slot))
+	if (opens && hop != ROUTER_PLACED && placed_elsewhere(w, from, m, c, slot))
 		return;
 	/* The transactions of calls already admitted (BYE, NOTIFY, CANCEL)
 	 * must never be refused. */
-	if (!c->to.tag.n && txns_full(w))
+	if (opens && txns_full(w))
 		x = NULL;
 	else
 		x = rtxn_new(w, p, c->via.branch, true, method,
@@ -580,7 +580,7 @@ static void on_request(struct worker *w, const struct peer *from, const struct s
 			     STR("Retry-After: 5\r\n"));
 		return;
 	}
-	if (!c->to.tag.n) {
+	if (opens) {
 		x->slot1 = (uint16_t)(slot + 1);
 		w->held[slot]++;
 	}

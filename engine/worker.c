@@ -600,7 +600,6 @@ static void spread_steer(struct worker *w, unsigned active)
 
 	if (setsockopt(w->shared.fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		log_warn("cannot steer the listening port's datagrams: %s", strerror(errno));
-	w->eng->steered = active;
 }
 
 /* A worker thread's CPU time in ns (user and system, its sends included). */
@@ -618,7 +617,7 @@ static uint64_t worker_cpu_ns(const struct worker *w)
 static void spread_plan_run(struct worker *w)
 {
 	struct engine *e = w->eng;
-	unsigned busy[IDS_MAX_SHARDS], active;
+	unsigned busy[IDS_MAX_SHARDS], before = e->plan.active, active;
 	uint64_t dt_us = w->now_us - e->plan_at_us;
 
 	for (unsigned i = 0; i < e->nworkers; i++) {
@@ -631,7 +630,7 @@ static void spread_plan_run(struct worker *w)
 	}
 	e->plan_at_us = w->now_us;
 	active = spread_plan_step(&e->plan, busy, w->cfg->engine.spread_above, w->now_ms);
-	if (active != e->steered) {
+	if (active != before) {
 		log_info("new calls go to %u of %u workers now", active, e->nworkers);
 		spread_steer(w, active);
 	}

@@ -132,7 +132,6 @@ struct engine {
 	struct spread_plan plan;
 	uint64_t plan_cpu_ns[IDS_MAX_SHARDS];
 	uint64_t plan_at_us;
-	unsigned steered;        /* the active count the kernel was last told of */
 	atomic_bool stop;
 	atomic_bool draining;
 };
